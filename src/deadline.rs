@@ -1,0 +1,70 @@
+//! Deadlines and priorities: the argument checks every send and receive makes
+//! first, shared by both backends.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::error::Error;
+
+/// Priorities are `0..MQ_PRIO_MAX`, i.e. `0..=32767`, on Linux.
+pub const MQ_PRIO_MAX: u32 = 32_768;
+
+/// A deadline as the kernel sees it: seconds and nanoseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Timespec {
+    pub(crate) sec: i64,
+    pub(crate) nsec: u32,
+}
+
+/// Converts a deadline to a kernel `timespec`. `None` (wait forever) stays `None`.
+///
+/// The kernel rejects `tv_sec < 0` with `EINVAL` before any other check,
+/// even when the call would not block. A `SystemTime` always has valid
+/// nanoseconds, so the only invalid deadlines are those before the Unix epoch.
+///
+/// # Errors
+///
+/// [`Error::InvalidDeadline`] for a deadline before the Unix epoch.
+pub(crate) fn check(deadline: Option<SystemTime>) -> Result<Option<Timespec>, Error> {
+    let Some(d) = deadline else { return Ok(None) };
+    let since = d.duration_since(UNIX_EPOCH).map_err(|_| Error::InvalidDeadline)?;
+    Ok(Some(Timespec {
+        sec: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        nsec: since.subsec_nanos(),
+    }))
+}
+
+/// Checks a priority: `EINVAL` for 32768 and above.
+///
+/// # Errors
+///
+/// [`Error::InvalidPriority`].
+pub(crate) fn check_priority(priority: u32) -> Result<(), Error> {
+    if priority < MQ_PRIO_MAX {
+        Ok(())
+    } else {
+        Err(Error::InvalidPriority { priority })
+    }
+}
+
+/// `now + timeout`, or `None` (wait forever) when that is not representable.
+pub(crate) fn after(now: SystemTime, timeout: Duration) -> Option<SystemTime> {
+    now.checked_add(timeout)
+}
+
+/// The deadline a non-blocking attempt uses: the epoch, always in the past and
+/// always valid, so a call that would wait fails at once with `ETIMEDOUT`.
+pub(crate) const IMMEDIATE: SystemTime = UNIX_EPOCH;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn before_epoch_is_invalid() {
+        assert_eq!(check(Some(UNIX_EPOCH - Duration::from_nanos(1))), Err(Error::InvalidDeadline));
+        assert_eq!(check(Some(UNIX_EPOCH)), Ok(Some(Timespec { sec: 0, nsec: 0 })));
+        assert_eq!(check(None), Ok(None));
+        assert_eq!(check_priority(32767), Ok(()));
+        assert_eq!(check_priority(32768), Err(Error::InvalidPriority { priority: 32768 }));
+    }
+}

@@ -1,0 +1,103 @@
+//! POSIX message queues and their in-memory twin.
+//!
+//! `mqtwin` gives code that talks over POSIX message queues one API with two
+//! backends:
+//!
+//! - [`posix`]: the real Linux queues (`mq_open`, `mq_timedsend`, …), for
+//!   production;
+//! - [`twin`]: an in-memory namespace with the *same* observable semantics
+//!   (priority order, limits, blocking and deadlines, wake-up order,
+//!   unlink-while-open, permissions, accounting, the same errors), for tests
+//!   that need no kernel, on any OS.
+//!
+//! The twin's fidelity is checked, not assumed: one contract suite in
+//! `tests/` runs against both backends and compares whole `Result`s.
+//!
+//! # Hello, queue
+//!
+//! Write your code against the [`Namespace`] and [`MessageQueue`] traits:
+//!
+//! ```
+//! use mqtwin::{MessageQueue, Namespace, OpenOptions};
+//!
+//! fn greet<N: Namespace>(ns: &N) -> Result<String, mqtwin::Error> {
+//!     let q = ns.open("/greetings", &OpenOptions::read_write().create().capacity(4).max_msg_len(64))?;
+//!     q.send(b"Hello, World", 0)?;
+//!     let mut buf = [0u8; 64];
+//!     let got = q.receive(&mut buf)?;
+//!     Ok(String::from_utf8_lossy(&buf[..got.len]).into_owned())
+//! }
+//!
+//! // In tests (and on macOS): the twin.
+//! assert_eq!(greet(&mqtwin::twin::Twin::new())?, "Hello, World");
+//! // In production on Linux: `greet(&mqtwin::posix::Kernel)`.
+//! # Ok::<(), mqtwin::Error>(())
+//! ```
+//!
+//! # Priorities and order
+//!
+//! Priorities are `0..=32767` (higher is more urgent). A receive takes the
+//! oldest message of the highest priority. When a receiver is already
+//! waiting, a send hands its message straight to it, in send order, without
+//! queueing it.
+//!
+//! # Blocking, non-blocking and deadlines
+//!
+//! Each direction has one core call taking an absolute deadline
+//! ([`MessageQueue::send_deadline`], [`MessageQueue::receive_deadline`]); the
+//! others (`send`, `try_send`, `send_timeout`, and the receive equivalents)
+//! are built on it. Deadlines are wall-clock [`SystemTime`](std::time::SystemTime)s,
+//! like the kernel's `CLOCK_REALTIME`. A handle opened with
+//! [`OpenOptions::nonblocking`], or switched with
+//! [`MessageQueue::set_nonblocking`], returns [`Error::WouldBlock`] instead
+//! of waiting. Blocked callers are served first come, first served.
+//!
+//! # Testing with the twin
+//!
+//! Every [`twin::Twin::new`] is a fresh namespace: no names shared between
+//! tests, no cleanup. A twin can act as several simulated users
+//! ([`twin::Twin::process`]), change its limits
+//! ([`twin::Twin::set_limits`]), and tell a test when its threads are blocked
+//! ([`twin::Twin::wait_blocked`]), so wake-up order can be tested without
+//! sleeps.
+//!
+//! # Portability
+//!
+//! | OS | [`twin`] | [`posix`] |
+//! |---|---|---|
+//! | Linux | yes | yes (feature `posix`, on by default) |
+//! | macOS, Windows, others | yes | not compiled (macOS has no `mq_open`) |
+//!
+//! # Differences from the C API
+//!
+//! - Handles close on drop; [`twin::Queue::try_clone`] / [`posix::Queue::try_clone`] are `dup`.
+//! - Access is an [`Access`] enum: the Linux quirk of access mode 3
+//!   (`O_WRONLY|O_RDWR`) cannot be expressed.
+//! - `try_send`/`try_receive` never wait, whatever the handle's mode.
+//! - Names are `&str`; the kernel also accepts non-UTF-8 names.
+//! - Setting only one of capacity / message length fills in the other from
+//!   the namespace default, instead of failing.
+//! - `EINTR` is reported as [`Error::Interrupted`], not retried.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod deadline;
+pub mod error;
+pub mod limits;
+pub mod name;
+pub mod options;
+mod queue;
+mod sync;
+pub mod twin;
+
+cfg_if::cfg_if! {
+    if #[cfg(all(target_os = "linux", feature = "posix"))] {
+        pub mod posix;
+    }
+}
+
+pub use error::{Error, NameProblem};
+pub use limits::Limits;
+pub use options::{Access, Attributes, OpenOptions};
+pub use queue::{MessageQueue, Namespace, Received};

@@ -1,0 +1,166 @@
+//! Namespace limits (the `/proc/sys/fs/mqueue` sysctls), attribute
+//! validation and `RLIMIT_MSGQUEUE` byte accounting: the creation rules both
+//! backends share.
+
+use crate::error::Error;
+
+/// Highest `capacity` a caller with `CAP_SYS_RESOURCE` may ask for (`HARD_MSGMAX`).
+pub const HARD_MSGMAX: usize = 65_536;
+/// Highest `max_msg_len` a caller with `CAP_SYS_RESOURCE` may ask for (`HARD_MSGSIZEMAX`).
+pub const HARD_MSGSIZEMAX: usize = 16 * 1024 * 1024;
+/// Default `RLIMIT_MSGQUEUE` soft limit in bytes (`MQ_BYTES_MAX`).
+pub const DEFAULT_RLIMIT_MSGQUEUE: u64 = 819_200;
+/// Lowest value the kernel accepts for `msg_max` and `msg_default`.
+pub const MIN_MSGMAX: usize = 1;
+/// Lowest value the kernel accepts for `msgsize_max` and `msgsize_default`.
+pub const MIN_MSGSIZEMAX: usize = 128;
+
+/// The per-IPC-namespace message-queue sysctls, with the values a new Linux
+/// namespace starts with.
+///
+/// ```
+/// let l = mqtwin::Limits::default();
+/// assert_eq!((l.queues_max, l.msg_max, l.msgsize_max), (256, 10, 8192));
+/// assert_eq!(l.defaults(), (10, 8192));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// Queues the namespace may hold for unprivileged creators (`queues_max`).
+    /// Any `i32` is accepted, as by the kernel; zero or negative forbids creation.
+    pub queues_max: i64,
+    /// Highest capacity an unprivileged creator may ask for (`msg_max`).
+    pub msg_max: usize,
+    /// Highest message length an unprivileged creator may ask for (`msgsize_max`).
+    pub msgsize_max: usize,
+    /// Capacity of a queue created without attributes, capped at `msg_max` (`msg_default`).
+    pub msg_default: usize,
+    /// Message length of a queue created without attributes, capped at
+    /// `msgsize_max` (`msgsize_default`).
+    pub msgsize_default: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            queues_max: 256,
+            msg_max: 10,
+            msgsize_max: 8192,
+            msg_default: 10,
+            msgsize_default: 8192,
+        }
+    }
+}
+
+impl Limits {
+    /// `(capacity, max_msg_len)` of a queue created without attributes:
+    /// `min(msg_max, msg_default)` and `min(msgsize_max, msgsize_default)`,
+    /// for privileged and unprivileged callers alike.
+    pub fn defaults(&self) -> (usize, usize) {
+        (
+            self.msg_max.min(self.msg_default),
+            self.msgsize_max.min(self.msgsize_default),
+        )
+    }
+
+    /// Checks the values as the kernel checks sysctl writes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] with `EINVAL` when `msg_max` or `msg_default` is outside
+    /// `1..=65536`, or `msgsize_max` or `msgsize_default` outside
+    /// `128..=16777216`, or `queues_max` does not fit an `i32`.
+    pub fn validate(&self) -> Result<(), Error> {
+        let count_ok = |v: usize| (MIN_MSGMAX..=HARD_MSGMAX).contains(&v);
+        let size_ok = |v: usize| (MIN_MSGSIZEMAX..=HARD_MSGSIZEMAX).contains(&v);
+        let ok = count_ok(self.msg_max)
+            && count_ok(self.msg_default)
+            && size_ok(self.msgsize_max)
+            && size_ok(self.msgsize_default)
+            && i32::try_from(self.queues_max).is_ok();
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Os {
+                errno: crate::error::errno::EINVAL,
+            })
+        }
+    }
+
+    /// The attributes a new queue gets: `requested` (or the defaults when
+    /// `None`), checked against these limits (`K:mqueue_get_inode`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidAttributes`] when either value is zero, or exceeds
+    /// `msg_max` / `msgsize_max` (unprivileged) or 65536 / 16 MiB
+    /// (`privileged`, i.e. `CAP_SYS_RESOURCE`).
+    pub fn resolve(
+        &self,
+        requested: Option<(usize, usize)>,
+        privileged: bool,
+    ) -> Result<(usize, usize), Error> {
+        let Some((capacity, max_msg_len)) = requested else {
+            return Ok(self.defaults());
+        };
+        let (cap_max, len_max) = if privileged {
+            (HARD_MSGMAX, HARD_MSGSIZEMAX)
+        } else {
+            (self.msg_max, self.msgsize_max)
+        };
+        if capacity == 0 || max_msg_len == 0 || capacity > cap_max || max_msg_len > len_max {
+            return Err(Error::InvalidAttributes {
+                capacity,
+                max_msg_len,
+            });
+        }
+        Ok((capacity, max_msg_len))
+    }
+}
+
+/// Bytes a queue charges against its creator's `RLIMIT_MSGQUEUE`, exactly as
+/// Linux on 64-bit computes it: payload space plus a 48-byte `msg_msg` header
+/// per message plus a 48-byte priority-tree node per message (at most 32768).
+///
+/// ```
+/// assert_eq!(mqtwin::limits::queue_cost(10, 8192), 82_880);
+/// assert_eq!(mqtwin::limits::queue_cost(1, 1), 97);
+/// ```
+pub fn queue_cost(capacity: usize, max_msg_len: usize) -> u64 {
+    let m = capacity as u64;
+    let s = max_msg_len as u64;
+    m.saturating_mul(s)
+        .saturating_add(m.saturating_mul(48))
+        .saturating_add(m.min(32_768) * 48)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_matches_probed_thresholds() {
+        for (m, s, cost) in [
+            (1, 1, 97),
+            (1, 128, 224),
+            (2, 10, 212),
+            (3, 1000, 3288),
+            (10, 1, 970),
+            (10, 8192, 82880),
+        ] {
+            assert_eq!(queue_cost(m, s), cost, "{{{m},{s}}}");
+        }
+    }
+
+    #[test]
+    fn resolve_rules() {
+        let l = Limits::default();
+        assert_eq!(l.resolve(None, false), Ok((10, 8192)));
+        assert_eq!(l.resolve(Some((10, 8192)), false), Ok((10, 8192)));
+        assert!(l.resolve(Some((11, 8192)), false).is_err());
+        assert!(l.resolve(Some((1, 0)), false).is_err());
+        assert_eq!(l.resolve(Some((65536, 1)), true), Ok((65536, 1)));
+        assert!(l.resolve(Some((65537, 1)), true).is_err());
+        let odd = Limits { msg_max: 3, msg_default: 5, msgsize_max: 200, msgsize_default: 1000, ..l };
+        assert_eq!(odd.defaults(), (3, 200));
+    }
+}

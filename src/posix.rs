@@ -1,0 +1,314 @@
+//! The kernel backend: real POSIX message queues of the calling process's
+//! IPC namespace, through `nix` (open, unlink, attributes) and `libc`
+//! (`mq_timedsend` / `mq_timedreceive`, which `nix` lacks or wraps partly).
+//!
+//! Only compiled on Linux. Every argument goes to the kernel unchanged except
+//! the name, which the shared [`name`](crate::name) rules check first (a
+//! probe test pins those rules to the kernel's answers); the kernel's errno
+//! is then named with the shared [`Error`].
+//!
+//! ```no_run
+//! use mqtwin::{MessageQueue, Namespace, OpenOptions, posix::Kernel};
+//! let q = Kernel.open("/mqtwin-doc", &OpenOptions::read_write().create().capacity(4).max_msg_len(64))?;
+//! q.send(b"hello", 1)?;
+//! let mut buf = [0; 64];
+//! assert_eq!(q.receive(&mut buf)?.len, 5);
+//! Kernel.unlink("/mqtwin-doc")?;
+//! # Ok::<(), mqtwin::Error>(())
+//! ```
+
+#![allow(unsafe_code)]
+
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, RawFd};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg};
+use nix::mqueue::{self, MQ_OFlag, MqAttr, MqdT};
+use nix::sys::stat::Mode;
+
+use crate::error::Error;
+use crate::limits::Limits;
+use crate::name;
+use crate::options::{Access, Attributes, OpenOptions};
+use crate::queue::{MessageQueue, Namespace, Received};
+
+/// The kernel's message-queue namespace (the caller's IPC namespace).
+///
+/// A unit value: names are global to the IPC namespace, so tests against
+/// the kernel must pick unique names and unlink them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Kernel;
+
+impl Kernel {
+    /// The current namespace's limits, read from `/proc/sys/fs/mqueue`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] when a file cannot be read or parsed (no `/proc`).
+    pub fn limits() -> Result<Limits, Error> {
+        fn read(file: &str) -> Result<i64, Error> {
+            let path = format!("/proc/sys/fs/mqueue/{file}");
+            let text = std::fs::read_to_string(path).map_err(|e| Error::Os {
+                errno: e.raw_os_error().unwrap_or(libc::EIO),
+            })?;
+            text.trim()
+                .parse()
+                .map_err(|_| Error::Os { errno: libc::EINVAL })
+        }
+        let size = |v: i64| usize::try_from(v).unwrap_or(0);
+        Ok(Limits {
+            queues_max: read("queues_max")?,
+            msg_max: size(read("msg_max")?),
+            msgsize_max: size(read("msgsize_max")?),
+            msg_default: size(read("msg_default")?),
+            msgsize_default: size(read("msgsize_default")?),
+        })
+    }
+}
+
+impl Namespace for Kernel {
+    type Queue = Queue;
+
+    fn open(&self, name_str: &str, options: &OpenOptions) -> Result<Queue, Error> {
+        name::validate(name_str)?;
+        let mut flags = match options.get_access() {
+            Access::ReadOnly => MQ_OFlag::O_RDONLY,
+            Access::WriteOnly => MQ_OFlag::O_WRONLY,
+            Access::ReadWrite => MQ_OFlag::O_RDWR,
+        };
+        flags.set(MQ_OFlag::O_CREAT, options.is_create());
+        flags.set(MQ_OFlag::O_EXCL, options.is_create_new());
+        flags.set(MQ_OFlag::O_NONBLOCK, options.is_nonblocking());
+        // Partial attributes are completed from the namespace defaults, as
+        // the twin does (see `OpenOptions::requested_attributes`).
+        let requested = if options.capacity.is_some() != options.max_msg_len.is_some() {
+            options.requested_attributes(Kernel::limits().unwrap_or_default().defaults())
+        } else {
+            options.requested_attributes((0, 0))
+        };
+        let attr = requested.map(|(c, m)| MqAttr::new(0, to_long(c), to_long(m), 0));
+        let mode = Mode::from_bits_truncate((options.get_mode() & 0o7777) as libc::mode_t);
+        let mqd = mqueue::mq_open(name_str, flags, mode, attr.as_ref()).map_err(|e| {
+            let name = name_str.to_owned();
+            match e {
+                Errno::ENOENT => Error::NotFound { name },
+                Errno::EEXIST => Error::AlreadyExists { name },
+                Errno::EACCES => Error::PermissionDenied { name },
+                Errno::ENOSPC => Error::TooManyQueues,
+                Errno::EMFILE => Error::ResourceLimit,
+                Errno::EINVAL => {
+                    let (capacity, max_msg_len) = requested.unwrap_or((0, 0));
+                    Error::InvalidAttributes {
+                        capacity,
+                        max_msg_len,
+                    }
+                }
+                e => os(e),
+            }
+        })?;
+        let mut queue = Queue {
+            mqd,
+            max_msg_len: 0,
+        };
+        queue.max_msg_len = queue.attributes()?.max_msg_len;
+        Ok(queue)
+    }
+
+    fn unlink(&self, name_str: &str) -> Result<(), Error> {
+        name::validate(name_str)?;
+        mqueue::mq_unlink(name_str).map_err(|e| {
+            let name = name_str.to_owned();
+            match e {
+                Errno::ENOENT => Error::NotFound { name },
+                Errno::EACCES | Errno::EPERM => Error::PermissionDenied { name },
+                e => os(e),
+            }
+        })
+    }
+}
+
+/// A kernel message-queue descriptor (`mqd_t`), closed on drop.
+///
+/// `max_msg_len` is cached at open (it never changes) so that size errors can
+/// say what the limit is without another system call.
+pub struct Queue {
+    mqd: MqdT,
+    max_msg_len: usize,
+}
+
+impl Queue {
+    /// Another descriptor for the same open description (`dup`, with
+    /// `FD_CLOEXEC` like every descriptor `mq_open` returns). The clone shares
+    /// the non-blocking flag.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ResourceLimit`] when the process is out of descriptors.
+    pub fn try_clone(&self) -> Result<Queue, Error> {
+        let fd = fcntl(self.mqd.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(0)).map_err(|e| match e {
+            Errno::EMFILE => Error::ResourceLimit,
+            e => os(e),
+        })?;
+        Ok(Queue {
+            // SAFETY: `fd` was just returned by F_DUPFD_CLOEXEC, so it is an
+            // open message-queue descriptor that nothing else owns.
+            mqd: unsafe { MqdT::from_raw_fd(fd) },
+            max_msg_len: self.max_msg_len,
+        })
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // SAFETY: this `Queue` owns the descriptor and nothing uses it after
+        // drop. The result is ignored: close(2) releases the descriptor even
+        // when it reports an error, and Drop cannot report one.
+        unsafe {
+            libc::mq_close(self.mqd.as_raw_fd());
+        }
+    }
+}
+
+impl AsFd for Queue {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.mqd.as_fd()
+    }
+}
+
+impl AsRawFd for Queue {
+    fn as_raw_fd(&self) -> RawFd {
+        self.mqd.as_raw_fd()
+    }
+}
+
+impl fmt::Debug for Queue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("posix::Queue")
+            .field("fd", &self.mqd.as_raw_fd())
+            .finish()
+    }
+}
+
+impl MessageQueue for Queue {
+    fn send_deadline(&self, msg: &[u8], priority: u32, deadline: Option<SystemTime>) -> Result<(), Error> {
+        let ts = deadline.map(timespec);
+        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `msg` is valid for `msg.len()` bytes; `ts_ptr` is null or
+        // points at a timespec that outlives the call; the descriptor is open.
+        let r = unsafe {
+            libc::mq_timedsend(self.mqd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), priority, ts_ptr)
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        Err(match Errno::last() {
+            Errno::EINVAL if is_before_epoch(deadline) => Error::InvalidDeadline,
+            Errno::EINVAL if priority >= crate::deadline::MQ_PRIO_MAX => Error::InvalidPriority { priority },
+            Errno::EBADF => Error::NotWritable,
+            Errno::EMSGSIZE => Error::MessageTooLong {
+                len: msg.len(),
+                limit: self.max_msg_len,
+            },
+            e => common(e),
+        })
+    }
+
+    fn receive_deadline(&self, buf: &mut [u8], deadline: Option<SystemTime>) -> Result<Received, Error> {
+        let ts = deadline.map(timespec);
+        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        let mut priority = 0u32;
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `priority`
+        // and `ts_ptr` (null or a live timespec) outlive the call.
+        let r = unsafe {
+            libc::mq_timedreceive(
+                self.mqd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut priority,
+                ts_ptr,
+            )
+        };
+        if let Ok(len) = usize::try_from(r) {
+            return Ok(Received { len, priority });
+        }
+        Err(match Errno::last() {
+            Errno::EINVAL if is_before_epoch(deadline) => Error::InvalidDeadline,
+            Errno::EBADF => Error::NotReadable,
+            Errno::EMSGSIZE => Error::BufferTooSmall {
+                len: buf.len(),
+                msg_size: self.max_msg_len,
+            },
+            e => common(e),
+        })
+    }
+
+    fn attributes(&self) -> Result<Attributes, Error> {
+        let a = mqueue::mq_getattr(&self.mqd).map_err(os)?;
+        Ok(attributes(&a))
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> Result<(), Error> {
+        let r = if nonblocking {
+            mqueue::mq_set_nonblock(&self.mqd)
+        } else {
+            mqueue::mq_remove_nonblock(&self.mqd)
+        };
+        r.map(drop).map_err(os)
+    }
+}
+
+fn attributes(a: &MqAttr) -> Attributes {
+    let size = |v: libc::c_long| usize::try_from(v).unwrap_or(0);
+    Attributes {
+        capacity: size(a.maxmsg()),
+        max_msg_len: size(a.msgsize()),
+        current_messages: size(a.curmsgs()),
+        nonblocking: a.flags() & libc::c_long::from(libc::O_NONBLOCK) != 0,
+    }
+}
+
+/// Errnos that mean the same for send and receive.
+fn common(e: Errno) -> Error {
+    match e {
+        Errno::EAGAIN => Error::WouldBlock,
+        Errno::ETIMEDOUT => Error::TimedOut,
+        Errno::EINTR => Error::Interrupted,
+        e => os(e),
+    }
+}
+
+fn os(e: Errno) -> Error {
+    Error::Os { errno: e as i32 }
+}
+
+fn to_long(v: usize) -> libc::c_long {
+    // Out-of-range sizes become c_long::MAX, which the kernel rejects with
+    // EINVAL exactly as it would the real value.
+    libc::c_long::try_from(v).unwrap_or(libc::c_long::MAX)
+}
+
+fn is_before_epoch(deadline: Option<SystemTime>) -> bool {
+    deadline.is_some_and(|d| d < UNIX_EPOCH)
+}
+
+/// A `SystemTime` as a CLOCK_REALTIME timespec; times before the epoch give a
+/// negative `tv_sec`, which the kernel rejects.
+fn timespec(t: SystemTime) -> libc::timespec {
+    let (sec, nsec) = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
+        Err(e) => {
+            let d = e.duration();
+            let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            match d.subsec_nanos() {
+                0 => (-secs, 0),
+                n => (-secs - 1, 1_000_000_000 - n),
+            }
+        }
+    };
+    libc::timespec {
+        tv_sec: sec as libc::time_t,
+        tv_nsec: nsec as libc::c_long,
+    }
+}

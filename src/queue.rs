@@ -1,0 +1,257 @@
+//! The two traits every backend implements: [`MessageQueue`] (a handle) and
+//! [`Namespace`] (where names live).
+
+use std::time::{Duration, SystemTime};
+
+use crate::deadline;
+use crate::error::Error;
+use crate::options::{Attributes, OpenOptions};
+
+/// What a successful receive returns: the message length and its priority.
+///
+/// The message itself is in the first `len` bytes of the caller's buffer;
+/// bytes after it are untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Received {
+    /// Length of the message in bytes (may be 0).
+    pub len: usize,
+    /// The priority it was sent with.
+    pub priority: u32,
+}
+
+/// A handle to an open message queue: one open description (`mqd_t`).
+///
+/// Two methods do the work, one per direction, both taking an optional
+/// absolute deadline ([`send_deadline`](MessageQueue::send_deadline),
+/// [`receive_deadline`](MessageQueue::receive_deadline)); every other
+/// send/receive method is defined in terms of them, so each backend has
+/// exactly one code path per direction.
+///
+/// | call | full queue (send) / empty queue (receive) |
+/// |---|---|
+/// | `send`, `receive` | waits forever, or [`Error::WouldBlock`] if the handle is non-blocking |
+/// | `try_send`, `try_receive` | [`Error::WouldBlock`] at once, whatever the handle's mode |
+/// | `*_timeout(d)` | waits until the backend's clock reads `now + d`, then [`Error::TimedOut`] |
+/// | `*_deadline(t)` | waits until the wall-clock time `t`, then [`Error::TimedOut`] |
+///
+/// The trait is object safe: `Box<dyn MessageQueue>` works, and so do mocks.
+///
+/// ```
+/// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
+///
+/// fn drain(q: &dyn MessageQueue) -> Result<Vec<(Vec<u8>, u32)>, mqtwin::Error> {
+///     let mut buf = vec![0; q.attributes()?.max_msg_len];
+///     let mut out = Vec::new();
+///     loop {
+///         match q.try_receive(&mut buf) {
+///             Ok(r) => out.push((buf[..r.len].to_vec(), r.priority)),
+///             Err(mqtwin::Error::WouldBlock) => return Ok(out),
+///             Err(e) => return Err(e),
+///         }
+///     }
+/// }
+///
+/// let q = Twin::new().open("/q", &OpenOptions::read_write().create())?;
+/// q.send(b"low", 1)?;
+/// q.send(b"high", 9)?;
+/// assert_eq!(drain(&q)?, vec![(b"high".to_vec(), 9), (b"low".to_vec(), 1)]);
+/// # Ok::<(), mqtwin::Error>(())
+/// ```
+pub trait MessageQueue: Send + Sync {
+    /// Sends `msg` with `priority`, waiting for room until `deadline`
+    /// (`None`: no deadline). A non-blocking handle never waits. This is
+    /// `mq_timedsend` (`mq_send` when `deadline` is `None`).
+    ///
+    /// Checks run in the kernel's order, so when several apply the first
+    /// wins: deadline, priority, access, length, then fullness.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidDeadline`]: `deadline` is before the Unix epoch
+    ///   (even if the queue has room);
+    /// - [`Error::InvalidPriority`]: `priority` ≥ 32768;
+    /// - [`Error::NotWritable`]: the handle has no write access;
+    /// - [`Error::MessageTooLong`]: `msg` is longer than the queue's maximum;
+    /// - [`Error::WouldBlock`]: the queue is full and the handle is non-blocking;
+    /// - [`Error::TimedOut`]: the queue stayed full until `deadline`;
+    /// - [`Error::Interrupted`]: a signal (or an injected fault) interrupted the wait.
+    fn send_deadline(&self, msg: &[u8], priority: u32, deadline: Option<SystemTime>)
+        -> Result<(), Error>;
+
+    /// Receives the highest-priority, oldest message into `buf`, waiting
+    /// until `deadline` (`None`: no deadline). A non-blocking handle never
+    /// waits. This is `mq_timedreceive` (`mq_receive` when `deadline` is `None`).
+    ///
+    /// `buf` must be at least the queue's maximum message length, whatever
+    /// the length of the next message.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidDeadline`]: `deadline` is before the Unix epoch;
+    /// - [`Error::NotReadable`]: the handle has no read access;
+    /// - [`Error::BufferTooSmall`]: `buf` is shorter than the queue's maximum
+    ///   message length (checked before looking at the queue);
+    /// - [`Error::WouldBlock`]: the queue is empty and the handle is non-blocking;
+    /// - [`Error::TimedOut`]: the queue stayed empty until `deadline`;
+    /// - [`Error::Interrupted`]: a signal (or an injected fault) interrupted the wait.
+    fn receive_deadline(&self, buf: &mut [u8], deadline: Option<SystemTime>)
+        -> Result<Received, Error>;
+
+    /// The queue's attributes and this handle's non-blocking flag (`mq_getattr`).
+    ///
+    /// # Errors
+    ///
+    /// Only an unexpected OS error on the kernel backend; the twin never fails.
+    fn attributes(&self) -> Result<Attributes, Error>;
+
+    /// Makes this handle (its open description, shared by its clones)
+    /// non-blocking or blocking (`mq_setattr`). Calls already waiting are not
+    /// affected.
+    ///
+    /// # Errors
+    ///
+    /// Only an unexpected OS error on the kernel backend.
+    fn set_nonblocking(&self, nonblocking: bool) -> Result<(), Error>;
+
+    /// The backend's clock, which turns relative timeouts into deadlines.
+    /// The kernel backend and a default twin use [`SystemTime::now`]; a twin
+    /// on virtual time reads its virtual clock.
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    /// Sends, waiting as long as needed (unless the handle is non-blocking).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_deadline`](MessageQueue::send_deadline), except `InvalidDeadline` and `TimedOut`.
+    fn send(&self, msg: &[u8], priority: u32) -> Result<(), Error> {
+        self.send_deadline(msg, priority, None)
+    }
+
+    /// Sends without ever waiting, whatever the handle's mode.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_deadline`](MessageQueue::send_deadline); a full queue gives
+    /// [`Error::WouldBlock`].
+    fn try_send(&self, msg: &[u8], priority: u32) -> Result<(), Error> {
+        self.send_deadline(msg, priority, Some(deadline::IMMEDIATE))
+            .map_err(would_block)
+    }
+
+    /// Sends, waiting at most `timeout` as measured by [`now`](MessageQueue::now).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_deadline`](MessageQueue::send_deadline).
+    fn send_timeout(&self, msg: &[u8], priority: u32, timeout: Duration) -> Result<(), Error> {
+        self.send_deadline(msg, priority, deadline::after(self.now(), timeout))
+    }
+
+    /// Receives, waiting as long as needed (unless the handle is non-blocking).
+    ///
+    /// # Errors
+    ///
+    /// As [`receive_deadline`](MessageQueue::receive_deadline), except `InvalidDeadline` and `TimedOut`.
+    fn receive(&self, buf: &mut [u8]) -> Result<Received, Error> {
+        self.receive_deadline(buf, None)
+    }
+
+    /// Receives without ever waiting, whatever the handle's mode.
+    ///
+    /// # Errors
+    ///
+    /// As [`receive_deadline`](MessageQueue::receive_deadline); an empty queue
+    /// gives [`Error::WouldBlock`].
+    fn try_receive(&self, buf: &mut [u8]) -> Result<Received, Error> {
+        self.receive_deadline(buf, Some(deadline::IMMEDIATE))
+            .map_err(would_block)
+    }
+
+    /// Receives, waiting at most `timeout` as measured by [`now`](MessageQueue::now).
+    ///
+    /// # Errors
+    ///
+    /// As [`receive_deadline`](MessageQueue::receive_deadline).
+    fn receive_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<Received, Error> {
+        self.receive_deadline(buf, deadline::after(self.now(), timeout))
+    }
+}
+
+/// `try_*` calls wait until the epoch, i.e. not at all: their timeout is
+/// "would block".
+fn would_block(e: Error) -> Error {
+    match e {
+        Error::TimedOut => Error::WouldBlock,
+        e => e,
+    }
+}
+
+/// A place where queue names live: the kernel's IPC namespace, or a twin.
+///
+/// ```
+/// use mqtwin::{MessageQueue, Namespace, OpenOptions};
+///
+/// // Code under test takes any namespace...
+/// fn publish<N: Namespace>(ns: &N, msg: &[u8]) -> Result<(), mqtwin::Error> {
+///     let q = ns.open("/events", &OpenOptions::write_only().create())?;
+///     q.send(msg, 0)
+/// }
+///
+/// // ...and a test hands it a twin.
+/// let ns = mqtwin::twin::Twin::new();
+/// publish(&ns, b"started")?;
+/// # Ok::<(), mqtwin::Error>(())
+/// ```
+pub trait Namespace {
+    /// The handle type `open` returns.
+    type Queue: MessageQueue;
+
+    /// Opens (and with [`OpenOptions::create`] possibly creates) the queue
+    /// `name` (`mq_open`).
+    ///
+    /// # Errors
+    ///
+    /// In the kernel's order: [`Error::InvalidName`]; [`Error::NotFound`]
+    /// (missing, without `create`); for a missing queue with `create`:
+    /// [`Error::TooManyQueues`], [`Error::InvalidAttributes`],
+    /// [`Error::ResourceLimit`]; for an existing queue:
+    /// [`Error::AlreadyExists`] (with `create_new`), then
+    /// [`Error::PermissionDenied`] (mode bits).
+    fn open(&self, name: &str, options: &OpenOptions) -> Result<Self::Queue, Error>;
+
+    /// Removes the name `name` (`mq_unlink`). Open handles keep working; the
+    /// queue is destroyed when the last one closes, and the name can be
+    /// created again at once as a new, independent queue.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`]; [`Error::NotFound`]; [`Error::PermissionDenied`]
+    /// when the caller neither owns the queue nor is root nor has `CAP_FOWNER`.
+    fn unlink(&self, name: &str) -> Result<(), Error>;
+}
+
+macro_rules! forward_message_queue {
+    ($($ty:ty),*) => {$(
+        impl<Q: MessageQueue + ?Sized> MessageQueue for $ty {
+            fn send_deadline(&self, msg: &[u8], priority: u32, deadline: Option<SystemTime>) -> Result<(), Error> {
+                (**self).send_deadline(msg, priority, deadline)
+            }
+            fn receive_deadline(&self, buf: &mut [u8], deadline: Option<SystemTime>) -> Result<Received, Error> {
+                (**self).receive_deadline(buf, deadline)
+            }
+            fn attributes(&self) -> Result<Attributes, Error> {
+                (**self).attributes()
+            }
+            fn set_nonblocking(&self, nonblocking: bool) -> Result<(), Error> {
+                (**self).set_nonblocking(nonblocking)
+            }
+            fn now(&self) -> SystemTime {
+                (**self).now()
+            }
+        }
+    )*};
+}
+
+forward_message_queue!(&Q, Box<Q>, std::sync::Arc<Q>);

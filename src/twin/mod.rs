@@ -1,0 +1,191 @@
+//! The twin: an in-memory IPC namespace with the Linux message-queue
+//! semantics, for tests that need no kernel.
+//!
+//! Each [`Twin::new`] is a fresh, isolated namespace with the Linux default
+//! limits; nothing is global, so tests never collide on names. A `Twin` value
+//! is also *a caller*: a simulated process with [`Credentials`] (uid, gid,
+//! umask, capabilities, `RLIMIT_MSGQUEUE`). [`Twin::process`] gives another
+//! caller in the same namespace, so permission, ownership and accounting
+//! rules can be exercised from one test.
+//!
+//! ```
+//! use mqtwin::{Error, MessageQueue, Namespace, OpenOptions};
+//! use mqtwin::twin::{Credentials, Twin};
+//!
+//! let alice = Twin::with_credentials(Credentials::user(1001, 1001));
+//! let bob = alice.process(Credentials::user(1002, 1002));
+//! alice.open("/inbox", &OpenOptions::read_only().create().mode(0o620))?;
+//! // Bob is neither owner nor in the group: mode 0o620 gives him nothing.
+//! assert_eq!(
+//!     bob.open("/inbox", &OpenOptions::write_only()).unwrap_err(),
+//!     Error::PermissionDenied { name: "/inbox".into() }
+//! );
+//! // And only the owner (or root, or CAP_FOWNER) may unlink.
+//! assert!(bob.unlink("/inbox").is_err());
+//! alice.unlink("/inbox")?;
+//! # Ok::<(), mqtwin::Error>(())
+//! ```
+
+mod clock;
+mod handle;
+mod identity;
+mod queue;
+mod world;
+
+use std::fmt;
+
+use crate::error::Error;
+use crate::limits::Limits;
+use crate::name;
+use crate::options::OpenOptions;
+use crate::queue::Namespace;
+use crate::sync::Arc;
+
+pub use handle::Queue;
+pub use identity::{Capabilities, Credentials};
+
+use world::World;
+
+/// A twin IPC namespace, seen by one simulated process.
+///
+/// Cloning gives another handle for the *same* process; use
+/// [`process`](Twin::process) for a different caller.
+///
+/// ```
+/// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
+/// let a = Twin::new();
+/// let b = Twin::new();
+/// a.open("/same-name", &OpenOptions::read_write().create_new())?;
+/// b.open("/same-name", &OpenOptions::read_write().create_new())?; // separate namespace
+/// # Ok::<(), mqtwin::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Twin {
+    world: Arc<World>,
+    credentials: Arc<Credentials>,
+}
+
+impl Twin {
+    /// A new namespace with the Linux default [`Limits`], seen by a process
+    /// with the default [`Credentials`] (an ordinary user).
+    pub fn new() -> Self {
+        Self::with_credentials(Credentials::default())
+    }
+
+    /// A new namespace seen by a process with `credentials`.
+    pub fn with_credentials(credentials: Credentials) -> Self {
+        Twin {
+            world: Arc::new(World::new(Limits::default())),
+            credentials: Arc::new(credentials),
+        }
+    }
+
+    /// Another simulated process in the same namespace.
+    pub fn process(&self, credentials: Credentials) -> Twin {
+        Twin {
+            world: Arc::clone(&self.world),
+            credentials: Arc::new(credentials),
+        }
+    }
+
+    /// The caller's credentials.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// The namespace's limits (the `fs.mqueue.*` sysctls).
+    pub fn limits(&self) -> Limits {
+        self.world.limits()
+    }
+
+    /// Changes the namespace's limits, as writing the sysctls would. Existing
+    /// queues keep their attributes.
+    ///
+    /// ```
+    /// use mqtwin::{Error, Limits, Namespace, OpenOptions, twin::Twin};
+    /// let ns = Twin::new();
+    /// ns.set_limits(Limits { queues_max: 1, ..Limits::default() })?;
+    /// ns.open("/one", &OpenOptions::read_write().create())?;
+    /// assert_eq!(ns.open("/two", &OpenOptions::read_write().create()).unwrap_err(), Error::TooManyQueues);
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` (as [`Error::Os`]) for values the kernel refuses; see
+    /// [`Limits::validate`].
+    pub fn set_limits(&self, limits: Limits) -> Result<(), Error> {
+        self.world.set_limits(limits)
+    }
+
+    /// Queues in the namespace, counting unlinked ones that are still open
+    /// (what `queues_max` is compared with).
+    pub fn queue_count(&self) -> usize {
+        self.world.queue_count()
+    }
+
+    /// `RLIMIT_MSGQUEUE` bytes currently charged to `uid` in this namespace.
+    pub fn charged_bytes(&self, uid: u32) -> u64 {
+        self.world.charged_bytes(uid)
+    }
+
+    /// Callers currently blocked in a send or receive in this namespace.
+    pub fn blocked(&self) -> usize {
+        self.world.blocked_count()
+    }
+
+    /// Waits until at least `n` callers are blocked in this namespace: a
+    /// deterministic point at which a test knows its threads are queued as
+    /// waiters, in the order they blocked.
+    ///
+    /// ```
+    /// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
+    /// let ns = Twin::new();
+    /// let q = ns.open("/q", &OpenOptions::read_write().create())?;
+    /// std::thread::scope(|s| {
+    ///     let rx = s.spawn(|| { let mut b = [0; 8192]; q.receive(&mut b).map(|r| r.priority) });
+    ///     ns.wait_blocked(1); // the receiver is now a waiter...
+    ///     q.send(b"hi", 7).unwrap(); // ...so this hands the message straight to it
+    ///     assert_eq!(rx.join().unwrap(), Ok(7));
+    /// });
+    /// # Ok::<(), mqtwin::Error>(())
+    /// ```
+    pub fn wait_blocked(&self, n: usize) {
+        self.world.wait_blocked(n)
+    }
+}
+
+impl Default for Twin {
+    fn default() -> Self {
+        Twin::new()
+    }
+}
+
+impl fmt::Debug for Twin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Twin")
+            .field("credentials", &*self.credentials)
+            .field("queues", &self.world.queue_count())
+            .finish()
+    }
+}
+
+impl Namespace for Twin {
+    type Queue = Queue;
+
+    fn open(&self, name: &str, options: &OpenOptions) -> Result<Queue, Error> {
+        let comp = name::validate(name)?;
+        let queue = self.world.open(comp, name, options, &self.credentials)?;
+        Ok(Queue::new(
+            Arc::clone(&self.world),
+            queue,
+            options.get_access(),
+            options.is_nonblocking(),
+        ))
+    }
+
+    fn unlink(&self, name: &str) -> Result<(), Error> {
+        let comp = name::validate(name)?;
+        self.world.unlink(comp, name, &self.credentials)
+    }
+}

@@ -1,0 +1,219 @@
+//! The state of one twin IPC namespace: the name table, the queues that
+//! exist (linked or not), per-user byte accounting, and the blocked-caller
+//! count tests synchronise on. `mq_open`, `mq_unlink` and close live here.
+
+use std::collections::HashMap;
+
+use crate::error::Error;
+use crate::limits::{queue_cost, Limits};
+use crate::options::OpenOptions;
+use crate::sync::{Arc, Condvar, Mutex};
+
+use super::clock::Clock;
+use super::identity::Credentials;
+use super::queue::{QueueMeta, QueueShared};
+
+/// A queue that exists, with its lifetime bookkeeping.
+#[derive(Debug)]
+struct Entry {
+    queue: Arc<QueueShared>,
+    /// Open descriptions referring to it.
+    open: usize,
+    /// The name no longer refers to it.
+    unlinked: bool,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    limits: Limits,
+    /// Name (after the slash) → queue id.
+    names: HashMap<Vec<u8>, u64>,
+    /// Every queue that exists, linked or not: `queues_count` is its length.
+    queues: HashMap<u64, Entry>,
+    /// `RLIMIT_MSGQUEUE` bytes charged per uid.
+    charged: HashMap<u32, u64>,
+    next_id: u64,
+}
+
+/// One twin namespace.
+#[derive(Debug, Default)]
+pub(crate) struct World {
+    table: Mutex<Table>,
+    pub(crate) clock: Clock,
+    blocked: Mutex<usize>,
+    blocked_changed: Condvar,
+}
+
+impl World {
+    pub(crate) fn new(limits: Limits) -> Self {
+        World {
+            table: Mutex::new(Table {
+                limits,
+                ..Table::default()
+            }),
+            ..World::default()
+        }
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.table.lock().limits
+    }
+
+    pub(crate) fn set_limits(&self, limits: Limits) -> Result<(), Error> {
+        limits.validate()?;
+        self.table.lock().limits = limits;
+        Ok(())
+    }
+
+    /// `mq_open` after name validation, in the kernel's check order.
+    pub(crate) fn open(
+        &self,
+        comp: &[u8],
+        full_name: &str,
+        opts: &OpenOptions,
+        who: &Credentials,
+    ) -> Result<Arc<QueueShared>, Error> {
+        let mut t = self.table.lock();
+        if let Some(&id) = t.names.get(comp) {
+            let entry = t.queues.get_mut(&id).expect("named queues exist");
+            if opts.is_create_new() {
+                return Err(Error::AlreadyExists {
+                    name: full_name.into(),
+                });
+            }
+            let m = &entry.queue.meta;
+            let access = opts.get_access();
+            if !who.may_open(m.uid, m.gid, m.mode, access.can_read(), access.can_write()) {
+                return Err(Error::PermissionDenied {
+                    name: full_name.into(),
+                });
+            }
+            entry.open += 1;
+            return Ok(Arc::clone(&entry.queue));
+        }
+        if !opts.is_create() {
+            return Err(Error::NotFound {
+                name: full_name.into(),
+            });
+        }
+        let privileged = who.capabilities.sys_resource;
+        if !privileged && t.queues.len() as i64 >= t.limits.queues_max {
+            return Err(Error::TooManyQueues);
+        }
+        let requested = opts.requested_attributes(t.limits.defaults());
+        let (capacity, max_msg_len) = t.limits.resolve(requested, privileged)?;
+        let cost = queue_cost(capacity, max_msg_len);
+        let charged = t.charged.get(&who.uid).copied().unwrap_or(0);
+        match charged.checked_add(cost) {
+            Some(total) if total <= who.rlimit_msgqueue => {
+                t.charged.insert(who.uid, total);
+            }
+            _ => return Err(Error::ResourceLimit),
+        }
+        t.next_id += 1;
+        let queue = Arc::new(QueueShared::new(QueueMeta {
+            id: t.next_id,
+            uid: who.uid,
+            gid: who.gid,
+            mode: opts.get_mode() & !who.umask & 0o7777,
+            capacity,
+            max_msg_len,
+            charged_uid: who.uid,
+            cost,
+        }));
+        let id = t.next_id;
+        t.names.insert(comp.to_vec(), id);
+        t.queues.insert(
+            id,
+            Entry {
+                queue: Arc::clone(&queue),
+                open: 1,
+                unlinked: false,
+            },
+        );
+        Ok(queue)
+    }
+
+    /// `mq_unlink` after name validation.
+    pub(crate) fn unlink(&self, comp: &[u8], full_name: &str, who: &Credentials) -> Result<(), Error> {
+        let mut t = self.table.lock();
+        let Some(&id) = t.names.get(comp) else {
+            return Err(Error::NotFound {
+                name: full_name.into(),
+            });
+        };
+        let entry = t.queues.get_mut(&id).expect("named queues exist");
+        if !who.may_unlink(entry.queue.meta.uid) {
+            return Err(Error::PermissionDenied {
+                name: full_name.into(),
+            });
+        }
+        entry.unlinked = true;
+        let idle = entry.open == 0;
+        t.names.remove(comp);
+        if idle {
+            t.destroy(id);
+        }
+        Ok(())
+    }
+
+    /// The last handle of an open description went away (`close`).
+    pub(crate) fn close(&self, id: u64) {
+        let mut t = self.table.lock();
+        let Some(entry) = t.queues.get_mut(&id) else {
+            return;
+        };
+        entry.open -= 1;
+        if entry.open == 0 && entry.unlinked {
+            t.destroy(id);
+        }
+    }
+
+    /// Queues that exist in this namespace, including unlinked ones still
+    /// open (the kernel's `queues_count`).
+    pub(crate) fn queue_count(&self) -> usize {
+        self.table.lock().queues.len()
+    }
+
+    /// `RLIMIT_MSGQUEUE` bytes currently charged to `uid`.
+    pub(crate) fn charged_bytes(&self, uid: u32) -> u64 {
+        self.table.lock().charged.get(&uid).copied().unwrap_or(0)
+    }
+
+    /// Callers currently blocked in this namespace.
+    pub(crate) fn blocked_count(&self) -> usize {
+        *self.blocked.lock()
+    }
+
+    /// Waits until at least `n` callers are blocked in this namespace.
+    pub(crate) fn wait_blocked(&self, n: usize) {
+        let mut b = self.blocked.lock();
+        while *b < n {
+            b = self.blocked_changed.wait(b);
+        }
+    }
+
+    /// `n` callers joined a waiter list.
+    pub(crate) fn blocked(&self, n: usize) {
+        *self.blocked.lock() += n;
+        self.blocked_changed.notify_all();
+    }
+
+    /// `n` callers left a waiter list (served or timed out).
+    pub(crate) fn unblocked(&self, n: usize) {
+        *self.blocked.lock() -= n;
+        self.blocked_changed.notify_all();
+    }
+}
+
+impl Table {
+    /// Unlinked and closed: drop the messages, free the slot, uncharge.
+    fn destroy(&mut self, id: u64) {
+        if let Some(entry) = self.queues.remove(&id) {
+            let m = &entry.queue.meta;
+            if let Some(c) = self.charged.get_mut(&m.charged_uid) {
+                *c = c.saturating_sub(m.cost);
+            }
+        }
+    }
+}
