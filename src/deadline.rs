@@ -26,7 +26,9 @@ pub(crate) struct Timespec {
 /// [`Error::InvalidDeadline`] for a deadline before the Unix epoch.
 pub(crate) fn check(deadline: Option<SystemTime>) -> Result<Option<Timespec>, Error> {
     let Some(d) = deadline else { return Ok(None) };
-    let since = d.duration_since(UNIX_EPOCH).map_err(|_| Error::InvalidDeadline)?;
+    let since = d
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| Error::InvalidDeadline)?;
     Ok(Some(Timespec {
         sec: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
         nsec: since.subsec_nanos(),
@@ -61,10 +63,19 @@ mod tests {
 
     #[test]
     fn before_epoch_is_invalid() {
-        assert_eq!(check(Some(UNIX_EPOCH - Duration::from_nanos(1))), Err(Error::InvalidDeadline));
-        assert_eq!(check(Some(UNIX_EPOCH)), Ok(Some(Timespec { sec: 0, nsec: 0 })));
+        assert_eq!(
+            check(Some(UNIX_EPOCH - Duration::from_nanos(1))),
+            Err(Error::InvalidDeadline)
+        );
+        assert_eq!(
+            check(Some(UNIX_EPOCH)),
+            Ok(Some(Timespec { sec: 0, nsec: 0 }))
+        );
         assert_eq!(check(None), Ok(None));
         assert_eq!(check_priority(32767), Ok(()));
-        assert_eq!(check_priority(32768), Err(Error::InvalidPriority { priority: 32768 }));
+        assert_eq!(
+            check_priority(32768),
+            Err(Error::InvalidPriority { priority: 32768 })
+        );
     }
 }

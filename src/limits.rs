@@ -160,7 +160,13 @@ mod tests {
         assert!(l.resolve(Some((1, 0)), false).is_err());
         assert_eq!(l.resolve(Some((65536, 1)), true), Ok((65536, 1)));
         assert!(l.resolve(Some((65537, 1)), true).is_err());
-        let odd = Limits { msg_max: 3, msg_default: 5, msgsize_max: 200, msgsize_default: 1000, ..l };
+        let odd = Limits {
+            msg_max: 3,
+            msg_default: 5,
+            msgsize_max: 200,
+            msgsize_default: 1000,
+            ..l
+        };
         assert_eq!(odd.defaults(), (3, 200));
     }
 }

@@ -19,14 +19,14 @@
 
 #![allow(unsafe_code)]
 
+use std::ffi::CString;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, RawFd};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg};
-use nix::mqueue::{self, MQ_OFlag, MqAttr, MqdT};
-use nix::sys::stat::Mode;
+use nix::mqueue::{self, MqAttr, MqdT};
 
 use crate::error::Error;
 use crate::limits::Limits;
@@ -53,9 +53,9 @@ impl Kernel {
             let text = std::fs::read_to_string(path).map_err(|e| Error::Os {
                 errno: e.raw_os_error().unwrap_or(libc::EIO),
             })?;
-            text.trim()
-                .parse()
-                .map_err(|_| Error::Os { errno: libc::EINVAL })
+            text.trim().parse().map_err(|_| Error::Os {
+                errno: libc::EINVAL,
+            })
         }
         let size = |v: i64| usize::try_from(v).unwrap_or(0);
         Ok(Limits {
@@ -74,13 +74,19 @@ impl Namespace for Kernel {
     fn open(&self, name_str: &str, options: &OpenOptions) -> Result<Queue, Error> {
         name::validate(name_str)?;
         let mut flags = match options.get_access() {
-            Access::ReadOnly => MQ_OFlag::O_RDONLY,
-            Access::WriteOnly => MQ_OFlag::O_WRONLY,
-            Access::ReadWrite => MQ_OFlag::O_RDWR,
+            Access::ReadOnly => libc::O_RDONLY,
+            Access::WriteOnly => libc::O_WRONLY,
+            Access::ReadWrite => libc::O_RDWR,
         };
-        flags.set(MQ_OFlag::O_CREAT, options.is_create());
-        flags.set(MQ_OFlag::O_EXCL, options.is_create_new());
-        flags.set(MQ_OFlag::O_NONBLOCK, options.is_nonblocking());
+        for (on, flag) in [
+            (options.is_create(), libc::O_CREAT),
+            (options.is_create_new(), libc::O_EXCL),
+            (options.is_nonblocking(), libc::O_NONBLOCK),
+        ] {
+            if on {
+                flags |= flag;
+            }
+        }
         // Partial attributes are completed from the namespace defaults, as
         // the twin does (see `OpenOptions::requested_attributes`).
         let requested = if options.capacity.is_some() != options.max_msg_len.is_some() {
@@ -88,11 +94,28 @@ impl Namespace for Kernel {
         } else {
             options.requested_attributes((0, 0))
         };
-        let attr = requested.map(|(c, m)| MqAttr::new(0, to_long(c), to_long(m), 0));
-        let mode = Mode::from_bits_truncate((options.get_mode() & 0o7777) as libc::mode_t);
-        let mqd = mqueue::mq_open(name_str, flags, mode, attr.as_ref()).map_err(|e| {
+        let attr = requested.map(|(c, m)| {
+            // SAFETY: mq_attr is plain integers; all-zero is a valid value.
+            let mut a: libc::mq_attr = unsafe { std::mem::zeroed() };
+            a.mq_maxmsg = to_long(c);
+            a.mq_msgsize = to_long(m);
+            a
+        });
+        let attr_ptr = attr
+            .as_ref()
+            .map_or(std::ptr::null(), |a| a as *const libc::mq_attr);
+        // The name was validated: no NUL inside.
+        let cname = CString::new(name_str).map_err(|_| os(Errno::EINVAL))?;
+        let mode = (options.get_mode() & 0o7777) as libc::mode_t;
+        // nix's `mq_open` omits the mode and attr varargs when `attr` is
+        // `None`, and glibc then reads garbage for them under O_CREAT; so the
+        // call is made here with an explicit NULL attr.
+        // SAFETY: `cname` is a valid C string; `attr_ptr` is null or points
+        // at a live mq_attr; glibc reads mode and attr only under O_CREAT.
+        let fd = unsafe { libc::mq_open(cname.as_ptr(), flags, mode, attr_ptr) };
+        if fd < 0 {
             let name = name_str.to_owned();
-            match e {
+            return Err(match Errno::last() {
                 Errno::ENOENT => Error::NotFound { name },
                 Errno::EEXIST => Error::AlreadyExists { name },
                 Errno::EACCES => Error::PermissionDenied { name },
@@ -106,8 +129,10 @@ impl Namespace for Kernel {
                     }
                 }
                 e => os(e),
-            }
-        })?;
+            });
+        }
+        // SAFETY: `fd` is a fresh message-queue descriptor we now own.
+        let mqd = unsafe { MqdT::from_raw_fd(fd) };
         let mut queue = Queue {
             mqd,
             max_msg_len: 0,
@@ -192,20 +217,35 @@ impl fmt::Debug for Queue {
 }
 
 impl MessageQueue for Queue {
-    fn send_deadline(&self, msg: &[u8], priority: u32, deadline: Option<SystemTime>) -> Result<(), Error> {
+    fn send_deadline(
+        &self,
+        msg: &[u8],
+        priority: u32,
+        deadline: Option<SystemTime>,
+    ) -> Result<(), Error> {
         let ts = deadline.map(timespec);
-        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
         // SAFETY: `msg` is valid for `msg.len()` bytes; `ts_ptr` is null or
         // points at a timespec that outlives the call; the descriptor is open.
         let r = unsafe {
-            libc::mq_timedsend(self.mqd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), priority, ts_ptr)
+            libc::mq_timedsend(
+                self.mqd.as_raw_fd(),
+                msg.as_ptr().cast(),
+                msg.len(),
+                priority,
+                ts_ptr,
+            )
         };
         if r == 0 {
             return Ok(());
         }
         Err(match Errno::last() {
             Errno::EINVAL if is_before_epoch(deadline) => Error::InvalidDeadline,
-            Errno::EINVAL if priority >= crate::deadline::MQ_PRIO_MAX => Error::InvalidPriority { priority },
+            Errno::EINVAL if priority >= crate::deadline::MQ_PRIO_MAX => {
+                Error::InvalidPriority { priority }
+            }
             Errno::EBADF => Error::NotWritable,
             Errno::EMSGSIZE => Error::MessageTooLong {
                 len: msg.len(),
@@ -215,9 +255,15 @@ impl MessageQueue for Queue {
         })
     }
 
-    fn receive_deadline(&self, buf: &mut [u8], deadline: Option<SystemTime>) -> Result<Received, Error> {
+    fn receive_deadline(
+        &self,
+        buf: &mut [u8],
+        deadline: Option<SystemTime>,
+    ) -> Result<Received, Error> {
         let ts = deadline.map(timespec);
-        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
         let mut priority = 0u32;
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `priority`
         // and `ts_ptr` (null or a live timespec) outlive the call.
@@ -297,7 +343,10 @@ fn is_before_epoch(deadline: Option<SystemTime>) -> bool {
 /// negative `tv_sec`, which the kernel rejects.
 fn timespec(t: SystemTime) -> libc::timespec {
     let (sec, nsec) = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
         Err(e) => {
             let d = e.duration();
             let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);

@@ -75,8 +75,12 @@ pub trait MessageQueue: Send + Sync {
     /// - [`Error::WouldBlock`]: the queue is full and the handle is non-blocking;
     /// - [`Error::TimedOut`]: the queue stayed full until `deadline`;
     /// - [`Error::Interrupted`]: a signal (or an injected fault) interrupted the wait.
-    fn send_deadline(&self, msg: &[u8], priority: u32, deadline: Option<SystemTime>)
-        -> Result<(), Error>;
+    fn send_deadline(
+        &self,
+        msg: &[u8],
+        priority: u32,
+        deadline: Option<SystemTime>,
+    ) -> Result<(), Error>;
 
     /// Receives the highest-priority, oldest message into `buf`, waiting
     /// until `deadline` (`None`: no deadline). A non-blocking handle never
@@ -94,8 +98,11 @@ pub trait MessageQueue: Send + Sync {
     /// - [`Error::WouldBlock`]: the queue is empty and the handle is non-blocking;
     /// - [`Error::TimedOut`]: the queue stayed empty until `deadline`;
     /// - [`Error::Interrupted`]: a signal (or an injected fault) interrupted the wait.
-    fn receive_deadline(&self, buf: &mut [u8], deadline: Option<SystemTime>)
-        -> Result<Received, Error>;
+    fn receive_deadline(
+        &self,
+        buf: &mut [u8],
+        deadline: Option<SystemTime>,
+    ) -> Result<Received, Error>;
 
     /// The queue's attributes and this handle's non-blocking flag (`mq_getattr`).
     ///

@@ -50,7 +50,12 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub(crate) fn new(world: Arc<World>, queue: Arc<QueueShared>, access: Access, nonblocking: bool) -> Self {
+    pub(crate) fn new(
+        world: Arc<World>,
+        queue: Arc<QueueShared>,
+        access: Access,
+        nonblocking: bool,
+    ) -> Self {
         Queue {
             desc: Arc::new(Description {
                 world,
@@ -91,7 +96,12 @@ impl Queue {
 }
 
 impl MessageQueue for Queue {
-    fn send_deadline(&self, msg: &[u8], priority: u32, deadline: Option<SystemTime>) -> Result<(), Error> {
+    fn send_deadline(
+        &self,
+        msg: &[u8],
+        priority: u32,
+        deadline: Option<SystemTime>,
+    ) -> Result<(), Error> {
         deadline::check(deadline)?;
         deadline::check_priority(priority)?;
         let d = &*self.desc;
@@ -100,13 +110,20 @@ impl MessageQueue for Queue {
         }
         let limit = d.queue.meta.max_msg_len;
         if msg.len() > limit {
-            return Err(Error::MessageTooLong { len: msg.len(), limit });
+            return Err(Error::MessageTooLong {
+                len: msg.len(),
+                limit,
+            });
         }
         let nonblocking = d.nonblocking.load(Ordering::SeqCst);
         d.queue.send(&d.world, msg, priority, nonblocking, deadline)
     }
 
-    fn receive_deadline(&self, buf: &mut [u8], deadline: Option<SystemTime>) -> Result<Received, Error> {
+    fn receive_deadline(
+        &self,
+        buf: &mut [u8],
+        deadline: Option<SystemTime>,
+    ) -> Result<Received, Error> {
         deadline::check(deadline)?;
         let d = &*self.desc;
         if !d.access.can_read() {
@@ -114,7 +131,10 @@ impl MessageQueue for Queue {
         }
         let msg_size = d.queue.meta.max_msg_len;
         if buf.len() < msg_size {
-            return Err(Error::BufferTooSmall { len: buf.len(), msg_size });
+            return Err(Error::BufferTooSmall {
+                len: buf.len(),
+                msg_size,
+            });
         }
         let nonblocking = d.nonblocking.load(Ordering::SeqCst);
         d.queue.receive(&d.world, buf, nonblocking, deadline)

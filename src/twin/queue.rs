@@ -247,7 +247,14 @@ mod tests {
     #[test]
     fn priority_order_then_fifo() {
         let mut m = Messages::default();
-        for (b, p) in [(b'A', 1), (b'B', 5), (b'C', 1), (b'D', 5), (b'E', 0), (b'F', 32767)] {
+        for (b, p) in [
+            (b'A', 1),
+            (b'B', 5),
+            (b'C', 1),
+            (b'D', 5),
+            (b'E', 0),
+            (b'F', 32767),
+        ] {
             m.push(Box::new([b]), p);
         }
         let order: Vec<u8> = std::iter::from_fn(|| m.pop().map(|(b, _)| b[0])).collect();

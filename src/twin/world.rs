@@ -135,7 +135,12 @@ impl World {
     }
 
     /// `mq_unlink` after name validation.
-    pub(crate) fn unlink(&self, comp: &[u8], full_name: &str, who: &Credentials) -> Result<(), Error> {
+    pub(crate) fn unlink(
+        &self,
+        comp: &[u8],
+        full_name: &str,
+        who: &Credentials,
+    ) -> Result<(), Error> {
         let mut t = self.table.lock();
         let Some(&id) = t.names.get(comp) else {
             return Err(Error::NotFound {

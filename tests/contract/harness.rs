@@ -1,0 +1,427 @@
+//! What a contract test needs from a backend, implemented for the twin and
+//! for the kernel, so one generic test function runs on both.
+//!
+//! Kernel tests use unique names (`/mqtwin-<pid>-<n>-<tag>`) that the harness
+//! unlinks when it is dropped, also while a failing test unwinds. Tests that
+//! need another identity or fresh limits run their body in a child: on the
+//! kernel a forked process that drops to another uid and/or enters a new IPC
+//! namespace; on the twin another simulated process or a fresh `Twin`.
+
+#![allow(dead_code, unsafe_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use mqtwin::twin::{Capabilities, Credentials, Twin};
+use mqtwin::{Limits, MessageQueue, Namespace};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// How a child run differs from the test's own process.
+#[derive(Debug, Clone, Default)]
+pub struct Child {
+    /// Drop to this uid and gid (and lose every capability).
+    pub user: Option<(u32, u32)>,
+    /// Umask of the child.
+    pub umask: Option<u32>,
+    /// `RLIMIT_MSGQUEUE` soft limit of the child.
+    pub rlimit: Option<u64>,
+    /// Run in a fresh IPC namespace with these limits.
+    pub limits: Option<Limits>,
+}
+
+/// A uid no other test uses, for per-user accounting tests.
+pub fn fresh_uid() -> u32 {
+    54_000 + (std::process::id() % 500) * 16 + (COUNTER.fetch_add(1, Ordering::Relaxed) as u32 % 16)
+}
+
+/// A backend as the contract suite sees it.
+pub trait Harness: Sync + Sized {
+    /// The namespace type.
+    type Ns: Namespace<Queue = Self::Q> + Sync;
+    /// The handle type.
+    type Q: MessageQueue + std::fmt::Debug + Send + Sync + 'static;
+
+    /// The namespace the test acts in.
+    fn ns(&self) -> &Self::Ns;
+
+    /// A unique, valid queue name that is cleaned up after the test.
+    fn name(&self, tag: &str) -> String;
+
+    /// Must be the first call of every thread the test may later wait for.
+    fn track(&self);
+
+    /// Waits until `n` tracked threads are blocked in a send or receive.
+    fn wait_blocked(&self, n: usize);
+
+    /// The identity the test's own calls have (mirrors the real process on
+    /// Linux, so kernel and twin expect the same results).
+    fn credentials(&self) -> Credentials;
+
+    /// Runs `f` as a child process described by `spec` and returns its output.
+    fn in_child<F: FnOnce(&Self::Ns) -> String>(&self, spec: &Child, f: F) -> String;
+
+    /// A unique name (without cleanup) for use inside `in_child` bodies that
+    /// run in a fresh namespace.
+    fn child_name(tag: &str) -> String {
+        unique(tag)
+    }
+}
+
+fn unique(tag: &str) -> String {
+    format!(
+        "/mqtwin-{}-{}-{tag}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The identity of this process, as twin credentials.
+fn this_process() -> Credentials {
+    #[cfg(target_os = "linux")]
+    {
+        linux::this_process()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // The identity CI's kernel runs have: root without CAP_SYS_RESOURCE.
+        Credentials {
+            capabilities: Capabilities {
+                sys_resource: false,
+                ..Capabilities::ALL
+            },
+            ..Credentials::root()
+        }
+    }
+}
+
+/// The twin, behind the harness.
+pub struct TwinHarness {
+    twin: Twin,
+}
+
+impl TwinHarness {
+    pub fn new() -> Self {
+        TwinHarness {
+            twin: Twin::with_credentials(this_process()),
+        }
+    }
+}
+
+impl Harness for TwinHarness {
+    type Ns = Twin;
+    type Q = mqtwin::twin::Queue;
+
+    fn ns(&self) -> &Twin {
+        &self.twin
+    }
+
+    fn name(&self, tag: &str) -> String {
+        unique(tag)
+    }
+
+    fn track(&self) {}
+
+    fn wait_blocked(&self, n: usize) {
+        self.twin.wait_blocked(n)
+    }
+
+    fn credentials(&self) -> Credentials {
+        self.twin.credentials().clone()
+    }
+
+    fn in_child<F: FnOnce(&Twin) -> String>(&self, spec: &Child, f: F) -> String {
+        let mut creds = self.credentials();
+        if let Some((uid, gid)) = spec.user {
+            creds = Credentials {
+                umask: creds.umask,
+                rlimit_msgqueue: creds.rlimit_msgqueue,
+                ..Credentials::user(uid, gid)
+            };
+        }
+        if let Some(umask) = spec.umask {
+            creds.umask = umask;
+        }
+        if let Some(rlimit) = spec.rlimit {
+            creds.rlimit_msgqueue = rlimit;
+        }
+        let ns = match spec.limits {
+            Some(limits) => {
+                let fresh = Twin::with_credentials(creds);
+                fresh.set_limits(limits).expect("valid limits");
+                fresh
+            }
+            None => self.twin.process(creds),
+        };
+        f(&ns)
+    }
+}
+
+#[cfg(all(target_os = "linux", feature = "posix"))]
+pub use linux::KernelHarness;
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use super::*;
+
+    /// Reads the identity of this process from the kernel.
+    pub(super) fn this_process() -> Credentials {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let cap_eff = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0);
+        let has = |bit: u32| cap_eff & (1 << bit) != 0;
+        // SAFETY: plain getters without preconditions.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        // SAFETY: umask cannot fail; set it back at once.
+        let umask = unsafe {
+            let old = libc::umask(0o022);
+            libc::umask(old);
+            old
+        };
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `rl` is a valid out-pointer.
+        unsafe { libc::getrlimit(libc::RLIMIT_MSGQUEUE, &mut rl) };
+        Credentials {
+            uid,
+            gid,
+            groups: Vec::new(),
+            umask,
+            capabilities: Capabilities {
+                dac_override: has(1),
+                fowner: has(3),
+                sys_resource: has(24),
+            },
+            rlimit_msgqueue: rl.rlim_cur,
+        }
+    }
+
+    #[cfg(feature = "posix")]
+    pub use kernel::KernelHarness;
+
+    #[cfg(feature = "posix")]
+    mod kernel {
+        use super::*;
+        use mqtwin::posix::Kernel;
+        use std::time::{Duration, Instant};
+
+        /// The real kernel behind the harness.
+        pub struct KernelHarness {
+            names: Mutex<Vec<String>>,
+            tids: Mutex<Vec<libc::pid_t>>,
+        }
+
+        impl KernelHarness {
+            pub fn new() -> Self {
+                KernelHarness {
+                    names: Mutex::new(Vec::new()),
+                    tids: Mutex::new(Vec::new()),
+                }
+            }
+        }
+
+        impl Drop for KernelHarness {
+            fn drop(&mut self) {
+                let names = self.names.get_mut().unwrap_or_else(|p| p.into_inner());
+                for n in names.drain(..) {
+                    let _ = Kernel.unlink(&n);
+                }
+            }
+        }
+
+        /// Whether thread `tid` of this process sleeps inside mq_timedsend
+        /// or mq_timedreceive.
+        fn blocked_in_mq(tid: libc::pid_t) -> bool {
+            let Ok(sc) = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) else {
+                return false;
+            };
+            let nr = sc
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<i64>().ok());
+            let in_mq = nr == Some(libc::SYS_mq_timedsend) || nr == Some(libc::SYS_mq_timedreceive);
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+                return false;
+            };
+            // The state follows the parenthesised command name.
+            let state = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next());
+            in_mq && state == Some('S')
+        }
+
+        impl Harness for KernelHarness {
+            type Ns = Kernel;
+            type Q = mqtwin::posix::Queue;
+
+            fn ns(&self) -> &Kernel {
+                &Kernel
+            }
+
+            fn name(&self, tag: &str) -> String {
+                let n = unique(tag);
+                self.names.lock().unwrap().push(n.clone());
+                n
+            }
+
+            fn track(&self) {
+                // SAFETY: gettid has no preconditions.
+                let tid = unsafe { libc::gettid() };
+                self.tids.lock().unwrap().push(tid);
+            }
+
+            /// Settle strategy: poll `/proc/self/task/<tid>/{syscall,stat}`
+            /// of the tracked threads until `n` of them sleep in an mq
+            /// syscall on two reads 2 ms apart. A thread there can only be
+            /// asleep in `wq_sleep`, i.e. queued as a waiter. Gives up after
+            /// 10 s, failing the test.
+            fn wait_blocked(&self, n: usize) {
+                let start = Instant::now();
+                let count = || {
+                    let tids = self.tids.lock().unwrap().clone();
+                    tids.into_iter().filter(|&t| blocked_in_mq(t)).count()
+                };
+                loop {
+                    if count() >= n {
+                        std::thread::sleep(Duration::from_millis(2));
+                        if count() >= n {
+                            return;
+                        }
+                    }
+                    assert!(
+                        start.elapsed() < Duration::from_secs(10),
+                        "timed out waiting for {n} blocked threads"
+                    );
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+
+            fn credentials(&self) -> Credentials {
+                this_process()
+            }
+
+            fn in_child<F: FnOnce(&Kernel) -> String>(&self, spec: &Child, f: F) -> String {
+                super::fork::run(spec, || f(&Kernel))
+            }
+        }
+    }
+}
+
+/// Forked children for kernel tests that need another identity or a fresh
+/// IPC namespace.
+#[cfg(all(target_os = "linux", feature = "posix"))]
+mod fork {
+    use super::Child;
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    /// Serialises forks: a fork while another test thread holds a lock the
+    /// child needs (the allocator's are handled by glibc) could deadlock.
+    static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn write_sysctls(l: &mqtwin::Limits) -> Result<(), String> {
+        for (file, v) in [
+            ("queues_max", l.queues_max),
+            ("msg_max", l.msg_max as i64),
+            ("msgsize_max", l.msgsize_max as i64),
+            ("msg_default", l.msg_default as i64),
+            ("msgsize_default", l.msgsize_default as i64),
+        ] {
+            std::fs::write(format!("/proc/sys/fs/mqueue/{file}"), v.to_string())
+                .map_err(|e| format!("sysctl {file}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn set_up(spec: &Child) -> Result<(), String> {
+        // SAFETY (all calls below): plain syscalls on values we own, in the
+        // single-threaded child.
+        unsafe {
+            if let Some(limits) = &spec.limits {
+                if libc::unshare(libc::CLONE_NEWIPC) != 0 {
+                    return Err(format!("unshare: {}", std::io::Error::last_os_error()));
+                }
+                write_sysctls(limits)?;
+            }
+            if let Some(r) = spec.rlimit {
+                let mut rl = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::getrlimit(libc::RLIMIT_MSGQUEUE, &mut rl);
+                rl.rlim_cur = r.min(rl.rlim_max);
+                if libc::setrlimit(libc::RLIMIT_MSGQUEUE, &rl) != 0 {
+                    return Err("setrlimit".into());
+                }
+            }
+            if let Some(m) = spec.umask {
+                libc::umask(m as libc::mode_t);
+            }
+            if let Some((uid, gid)) = spec.user {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setresgid(gid, gid, gid) != 0
+                    || libc::setresuid(uid, uid, uid) != 0
+                {
+                    return Err(format!(
+                        "drop privileges: {}",
+                        std::io::Error::last_os_error()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `body` in a forked child set up as `spec`; returns what it
+    /// returned, or panics with the child's failure.
+    pub fn run(spec: &Child, body: impl FnOnce() -> String) -> String {
+        let _serial = FORK.lock().unwrap_or_else(|p| p.into_inner());
+        let mut fds = [0; 2];
+        // SAFETY: `fds` is a valid two-element array.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: the child only runs `set_up`, `body` and raw writes, then
+        // `_exit`s without unwinding into the parent's test harness.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: closing our copy of the read end.
+            unsafe { libc::close(fds[0]) };
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                set_up(spec).map(|()| body())
+            }));
+            let (text, code) = match out {
+                Ok(Ok(s)) => (s, 0),
+                Ok(Err(e)) => (format!("child set-up failed: {e}"), 2),
+                Err(_) => ("child panicked".to_string(), 3),
+            };
+            // SAFETY: writing our own buffer to our pipe, then exiting
+            // without running the parent's atexit handlers or destructors.
+            unsafe {
+                libc::write(fds[1], text.as_ptr().cast(), text.len());
+                libc::_exit(code);
+            }
+        }
+        // SAFETY: the write end belongs to us in the parent; close it so the
+        // read sees EOF when the child exits. The read end is ours to own.
+        let mut reader = unsafe {
+            libc::close(fds[1]);
+            std::fs::File::from(OwnedFd::from_raw_fd(fds[0]))
+        };
+        let mut text = String::new();
+        let _ = reader.read_to_string(&mut text);
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        let code = libc::WEXITSTATUS(status);
+        assert!(
+            libc::WIFEXITED(status) && code == 0,
+            "child failed ({code}): {text}"
+        );
+        text
+    }
+}

@@ -1,0 +1,43 @@
+//! The contract suite: every rule of the twin, written once as a generic
+//! function over [`harness::Harness`] and run against both backends.
+//!
+//! Each module ends with `instantiate!(...)`, which creates `<module>::twin::<test>`
+//! (everywhere) and `<module>::kernel::<test>` (Linux with the `posix`
+//! feature). Both run the same body with the same expected values, so the
+//! two backends are compared through every assertion.
+
+mod harness;
+
+/// Creates the per-backend `#[test]`s for generic test functions.
+macro_rules! instantiate {
+    ($($test:ident),* $(,)?) => {
+        mod twin {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test(&crate::harness::TwinHarness::new());
+                }
+            )*
+        }
+        #[cfg(all(target_os = "linux", feature = "posix"))]
+        mod kernel {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test(&crate::harness::KernelHarness::new());
+                }
+            )*
+        }
+    };
+}
+pub(crate) use instantiate;
+
+mod blocking;
+mod deadlines;
+mod lifetime;
+mod limits;
+mod names;
+mod open;
+mod ordering;
+mod permissions;
+mod send_receive;
