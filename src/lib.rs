@@ -97,6 +97,11 @@ cfg_if::cfg_if! {
     }
 }
 
+/// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use error::{Error, NameProblem};
 pub use limits::Limits;
 pub use options::{Access, Attributes, OpenOptions};

@@ -37,7 +37,7 @@ impl Access {
 /// plain data, so the same value opens a queue on either backend.
 ///
 /// ```
-/// use mqtwin::{Namespace, OpenOptions, twin::Twin};
+/// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
 /// let ns = Twin::new();
 /// let opts = OpenOptions::read_write().create_new().capacity(4).max_msg_len(128).mode(0o600);
 /// let q = ns.open("/jobs", &opts)?;
@@ -185,7 +185,7 @@ impl Default for OpenOptions {
 /// What a queue reports about itself (`struct mq_attr`).
 ///
 /// ```
-/// use mqtwin::{Attributes, Namespace, OpenOptions, twin::Twin};
+/// use mqtwin::{Attributes, MessageQueue, Namespace, OpenOptions, twin::Twin};
 /// let q = Twin::new().open("/a", &OpenOptions::read_write().create())?;
 /// q.send(b"x", 0)?;
 /// assert_eq!(
