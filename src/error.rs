@@ -22,6 +22,9 @@
 //! | [`WouldBlock`](Error::WouldBlock) | `EAGAIN` | non-blocking call on a full / empty queue |
 //! | [`TimedOut`](Error::TimedOut) | `ETIMEDOUT` | the deadline passed while the call would block |
 //! | [`Interrupted`](Error::Interrupted) | `EINTR` | a signal handler interrupted a blocked call |
+//! | [`Busy`](Error::Busy) | `EBUSY` | a notification is already registered |
+//! | [`InvalidSignal`](Error::InvalidSignal) | `EINVAL` | notification signal outside `0..=64` |
+//! | [`OutOfMemory`](Error::OutOfMemory) | `ENOMEM` | kernel allocation failure (or injected) |
 //! | [`Os`](Error::Os) | any other | an errno this crate has no better word for |
 
 use std::fmt;
@@ -185,6 +188,19 @@ pub enum Error {
     /// A signal interrupted the blocked call (`EINTR`).
     #[error("the operation was interrupted by a signal")]
     Interrupted,
+    /// A notification is already registered on this queue, by this or
+    /// another process (`EBUSY`).
+    #[error("a notification is already registered on this queue")]
+    Busy,
+    /// Notification signals are `0..=64`; this one is not (`EINVAL`).
+    #[error("signal {signal} is out of range for a notification (valid signals are 0..=64)")]
+    InvalidSignal {
+        /// The rejected signal number.
+        signal: i32,
+    },
+    /// The kernel could not allocate memory (`ENOMEM`).
+    #[error("out of kernel memory")]
+    OutOfMemory,
     /// Any other errno.
     #[error("message queue operation failed with errno {errno} ({})", io::Error::from_raw_os_error(*.errno))]
     Os {
@@ -215,6 +231,9 @@ impl Error {
             Error::WouldBlock => errno::EAGAIN,
             Error::TimedOut => errno::ETIMEDOUT,
             Error::Interrupted => errno::EINTR,
+            Error::Busy => errno::EBUSY,
+            Error::InvalidSignal { .. } => errno::EINVAL,
+            Error::OutOfMemory => errno::ENOMEM,
             Error::Os { errno } => *errno,
         }
     }
@@ -241,6 +260,9 @@ impl Error {
             Error::WouldBlock => K::WouldBlock,
             Error::TimedOut => K::TimedOut,
             Error::Interrupted => K::Interrupted,
+            Error::Busy => K::ResourceBusy,
+            Error::InvalidSignal { .. } => K::InvalidInput,
+            Error::OutOfMemory => K::OutOfMemory,
             Error::Os { errno } => io::Error::from_raw_os_error(*errno).kind(),
         }
     }

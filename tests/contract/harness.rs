@@ -10,7 +10,7 @@
 #![allow(dead_code, unsafe_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+
 
 use mqtwin::twin::{Capabilities, Credentials, Twin};
 use mqtwin::{Limits, MessageQueue, Namespace};
@@ -208,6 +208,7 @@ mod linux {
     mod kernel {
         use super::*;
         use mqtwin::posix::Kernel;
+        use std::sync::Mutex;
         use std::time::{Duration, Instant};
 
         /// The real kernel behind the harness.

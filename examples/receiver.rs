@@ -1,0 +1,57 @@
+//! Receives `"Hello, World : N"` messages from a real POSIX message queue and
+//! prints them: the receiver half of the classic hello pair.
+//!
+//! The logic lives in `examples/hello/mod.rs`, generic over
+//! [`mqtwin::Namespace`]; here it runs against the Linux kernel
+//! (`mqtwin::posix::Kernel`). `twin_demo` runs the very same code on the
+//! in-memory twin.
+//!
+//! ```text
+//! cargo run --example receiver &
+//! cargo run --example sender -- --interval-ms 200
+//! ```
+//!
+//! The receiver opens the queue read-only (creating it if the sender has not
+//! yet), waits for `--count` messages (default 10), printing each with its
+//! priority, and then **unlinks the queue**, so nothing is left behind once
+//! both have finished. It gives up with a timeout error after `--timeout-ms`
+//! (default 60000; `0` waits forever), and unlinks the queue then too. Run
+//! with `--help` for all options.
+//!
+//! Needs Linux (the `posix` feature, on by default). On other systems this
+//! example still compiles, but only says so and exits with status 1: try
+//! `cargo run --example twin_demo` instead.
+
+#[path = "hello/mod.rs"]
+mod hello;
+
+use std::process::ExitCode;
+
+#[cfg(all(target_os = "linux", feature = "posix"))]
+fn main() -> ExitCode {
+    let config = hello::Config::from_env_or_exit(
+        "receiver",
+        "Receives \"Hello, World : N\" messages from a POSIX message queue, then unlinks it.",
+        hello::Config::default(),
+    );
+    match hello::run_receiver(&mqtwin::posix::Kernel, &config) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e @ mqtwin::Error::TimedOut) => {
+            eprintln!("receiver: {e} (not all messages arrived in time: is the sender running?)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("receiver: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", feature = "posix")))]
+fn main() -> ExitCode {
+    eprintln!(
+        "receiver: the kernel backend (mqtwin::posix) needs Linux with the `posix` feature.\n\
+         Try the same code on the in-memory twin: cargo run --example twin_demo"
+    );
+    ExitCode::FAILURE
+}

@@ -1,0 +1,48 @@
+//! The twin's call trace: every call with its arguments' shape, its result
+//! and the (virtual) time, for a test to print when it fails.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One recorded call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceEvent {
+    /// Position in the trace, from 0.
+    pub seq: u64,
+    /// When the call returned, on the twin's clock.
+    pub time: SystemTime,
+    /// The simulated process that made it.
+    pub pid: u32,
+    /// The call and its arguments' shape, e.g. `send("/q", 5 bytes, prio 3, deadline none)`.
+    pub call: String,
+    /// `Ok(..)` or `Err(..)`, as `Debug` prints it.
+    pub result: String,
+}
+
+impl fmt::Display for TraceEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        write!(
+            f,
+            "#{:<4} {}.{:06} pid {:<5} {} -> {}",
+            self.seq,
+            t.as_secs(),
+            t.subsec_micros(),
+            self.pid,
+            self.call,
+            self.result
+        )
+    }
+}
+
+/// Describes a deadline relative to `now` for the trace.
+pub(crate) fn deadline(d: Option<SystemTime>, now: SystemTime) -> String {
+    match d {
+        None => "none".into(),
+        Some(d) if d < UNIX_EPOCH => "before the epoch".into(),
+        Some(d) => match d.duration_since(now) {
+            Ok(ahead) => format!("now+{ahead:?}"),
+            Err(e) => format!("now-{:?}", e.duration()),
+        },
+    }
+}
