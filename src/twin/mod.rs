@@ -153,6 +153,13 @@ impl Twin {
     pub fn wait_blocked(&self, n: usize) {
         self.world.wait_blocked(n)
     }
+
+    /// As [`wait_blocked`](Twin::wait_blocked), but gives up after `timeout`
+    /// of *real* time (also under virtual time), returning whether `n`
+    /// callers were blocked. Lets a broken test fail instead of hang.
+    pub fn wait_blocked_timeout(&self, n: usize, timeout: std::time::Duration) -> bool {
+        self.world.wait_blocked_timeout(n, timeout)
+    }
 }
 
 impl Default for Twin {

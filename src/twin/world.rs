@@ -198,6 +198,20 @@ impl World {
         }
     }
 
+    /// As `wait_blocked`, giving up after `timeout` of real time.
+    pub(crate) fn wait_blocked_timeout(&self, n: usize, timeout: std::time::Duration) -> bool {
+        let end = std::time::Instant::now() + timeout;
+        let mut b = self.blocked.lock();
+        while *b < n {
+            let now = std::time::Instant::now();
+            if now >= end {
+                return false;
+            }
+            b = self.blocked_changed.wait_timeout(b, end - now);
+        }
+        true
+    }
+
     /// `n` callers joined a waiter list.
     pub(crate) fn blocked(&self, n: usize) {
         *self.blocked.lock() += n;

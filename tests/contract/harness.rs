@@ -30,9 +30,15 @@ pub struct Child {
     pub limits: Option<Limits>,
 }
 
-/// A uid no other test uses, for per-user accounting tests.
+static UIDS: AtomicUsize = AtomicUsize::new(0);
+
+/// A uid no other test of this run uses, for per-user accounting tests
+/// (kernel charges are per uid across all IPC namespaces). 54000–61999:
+/// 128 uids per process, chosen by pid so concurrent runs rarely meet.
 pub fn fresh_uid() -> u32 {
-    54_000 + (std::process::id() % 500) * 16 + (COUNTER.fetch_add(1, Ordering::Relaxed) as u32 % 16)
+    let n = UIDS.fetch_add(1, Ordering::Relaxed) as u32;
+    assert!(n < 128, "fresh_uid: more than 128 uids in one run");
+    54_000 + (std::process::id() % 62) * 128 + n
 }
 
 /// A backend as the contract suite sees it.
@@ -123,7 +129,10 @@ impl Harness for TwinHarness {
     fn track(&self) {}
 
     fn wait_blocked(&self, n: usize) {
-        self.twin.wait_blocked(n)
+        assert!(
+            self.twin.wait_blocked_timeout(n, std::time::Duration::from_secs(10)),
+            "timed out waiting for {n} blocked threads"
+        );
     }
 
     fn credentials(&self) -> Credentials {
