@@ -86,9 +86,12 @@ pub mod deadline;
 pub mod error;
 pub mod limits;
 pub mod name;
+pub mod notify;
 pub mod options;
 mod queue;
 mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod twin;
 
 cfg_if::cfg_if! {
@@ -104,5 +107,6 @@ struct ReadmeDoctests;
 
 pub use error::{Error, NameProblem};
 pub use limits::Limits;
+pub use notify::{Interest, Notify, Readiness, SignalInfo};
 pub use options::{Access, Attributes, OpenOptions};
 pub use queue::{MessageQueue, Namespace, Received};

@@ -19,6 +19,8 @@
 
 #![allow(unsafe_code)]
 
+mod notify;
+
 use std::ffi::CString;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, RawFd};
@@ -31,6 +33,7 @@ use nix::mqueue::{self, MqAttr, MqdT};
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::name;
+use crate::notify::{Interest, Notify, Readiness};
 use crate::options::{Access, Attributes, OpenOptions};
 use crate::queue::{MessageQueue, Namespace, Received};
 
@@ -136,6 +139,7 @@ impl Namespace for Kernel {
         let mut queue = Queue {
             mqd,
             max_msg_len: 0,
+            callbacks: Default::default(),
         };
         queue.max_msg_len = queue.attributes()?.max_msg_len;
         Ok(queue)
@@ -161,6 +165,9 @@ impl Namespace for Kernel {
 pub struct Queue {
     mqd: MqdT,
     max_msg_len: usize,
+    /// Keys of `Notify::Thread` callbacks registered through this handle,
+    /// forgotten when it closes (see `notify`).
+    callbacks: std::sync::Mutex<Vec<u64>>,
 }
 
 impl Queue {
@@ -181,6 +188,7 @@ impl Queue {
             // open message-queue descriptor that nothing else owns.
             mqd: unsafe { MqdT::from_raw_fd(fd) },
             max_msg_len: self.max_msg_len,
+            callbacks: Default::default(),
         })
     }
 }
@@ -193,6 +201,9 @@ impl Drop for Queue {
         unsafe {
             libc::mq_close(self.mqd.as_raw_fd());
         }
+        // The close removed this process's registration (if any), so these
+        // callbacks can no longer fire.
+        notify::forget(self.callbacks.get_mut().unwrap_or_else(|p| p.into_inner()));
     }
 }
 
@@ -302,6 +313,32 @@ impl MessageQueue for Queue {
             mqueue::mq_remove_nonblock(&self.mqd)
         };
         r.map(drop).map_err(os)
+    }
+
+    fn notify(&self, how: Notify) -> Result<(), Error> {
+        if let Some(key) = notify::register(self.mqd.as_raw_fd(), how)? {
+            self.callbacks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(key);
+        }
+        Ok(())
+    }
+
+    fn cancel_notify(&self) -> Result<(), Error> {
+        notify::cancel(self.mqd.as_raw_fd())
+    }
+
+    fn readiness(&self) -> Result<Readiness, Error> {
+        notify::readiness(self.mqd.as_fd())
+    }
+
+    fn wait_ready(
+        &self,
+        interest: Interest,
+        deadline: Option<SystemTime>,
+    ) -> Result<Readiness, Error> {
+        notify::wait_ready(self.mqd.as_fd(), interest, deadline)
     }
 }
 

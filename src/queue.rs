@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::deadline;
 use crate::error::Error;
+use crate::notify::{Interest, Notify, Readiness};
 use crate::options::{Attributes, OpenOptions};
 
 /// What a successful receive returns: the message length and its priority.
@@ -119,6 +120,51 @@ pub trait MessageQueue: Send + Sync {
     ///
     /// Only an unexpected OS error on the kernel backend.
     fn set_nonblocking(&self, nonblocking: bool) -> Result<(), Error>;
+
+    /// Registers for notification when a message arrives in the empty queue
+    /// (`mq_notify`). The registration belongs to the calling process, fires
+    /// once, and is removed when that process closes any handle to the queue.
+    /// See [`crate::notify`] for the exact rules.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidSignal`]: a signal outside `0..=64` (checked first);
+    /// - [`Error::Busy`]: a registration exists, even this process's own.
+    fn notify(&self, how: Notify) -> Result<(), Error>;
+
+    /// Removes this process's notification registration (`mq_notify(NULL)`).
+    /// Does nothing, successfully, when the registration belongs to another
+    /// process or there is none.
+    ///
+    /// # Errors
+    ///
+    /// Only an unexpected OS error on the kernel backend.
+    fn cancel_notify(&self) -> Result<(), Error>;
+
+    /// What the queue is ready for now (`poll` with a zero timeout):
+    /// readable iff it holds a message, writable iff it is below capacity,
+    /// whatever this handle's access mode.
+    ///
+    /// # Errors
+    ///
+    /// Only an unexpected OS error on the kernel backend.
+    fn readiness(&self) -> Result<Readiness, Error>;
+
+    /// Waits until the queue is ready as `interest` asks, or until
+    /// `deadline` (`None`: no deadline). Returns the readiness restricted to
+    /// `interest`. Readiness is a hint: another handle may take the message
+    /// or the room before this caller acts on it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidDeadline`]; [`Error::TimedOut`] when the deadline
+    /// passes first; [`Error::Interrupted`] when a signal interrupts `poll`
+    /// (kernel backend).
+    fn wait_ready(
+        &self,
+        interest: Interest,
+        deadline: Option<SystemTime>,
+    ) -> Result<Readiness, Error>;
 
     /// The backend's clock, which turns relative timeouts into deadlines.
     /// The kernel backend and a default twin use [`SystemTime::now`]; a twin
@@ -256,6 +302,18 @@ macro_rules! forward_message_queue {
             }
             fn now(&self) -> SystemTime {
                 (**self).now()
+            }
+            fn notify(&self, how: Notify) -> Result<(), Error> {
+                (**self).notify(how)
+            }
+            fn cancel_notify(&self) -> Result<(), Error> {
+                (**self).cancel_notify()
+            }
+            fn readiness(&self) -> Result<Readiness, Error> {
+                (**self).readiness()
+            }
+            fn wait_ready(&self, interest: Interest, deadline: Option<SystemTime>) -> Result<Readiness, Error> {
+                (**self).wait_ready(interest, deadline)
             }
         }
     )*};

@@ -40,7 +40,8 @@ struct SigeventThread {
     _pad: [u8; 64 - 8 - 2 * std::mem::size_of::<usize>() - std::mem::size_of::<libc::sigval>()],
 }
 
-const _: () = assert!(std::mem::size_of::<SigeventThread>() == std::mem::size_of::<libc::sigevent>());
+const _: () =
+    assert!(std::mem::size_of::<SigeventThread>() == std::mem::size_of::<libc::sigevent>());
 
 /// Runs on the thread glibc creates for a `SIGEV_THREAD` notification.
 extern "C" fn trampoline(value: libc::sigval) {
@@ -93,7 +94,10 @@ pub(super) fn register(fd: RawFd, how: Notify) -> Result<Option<u64>, Error> {
                 notify: libc::SIGEV_THREAD,
                 function: Some(trampoline),
                 attributes: std::ptr::null_mut(),
-                _pad: [0; 64 - 8 - 2 * std::mem::size_of::<usize>() - std::mem::size_of::<libc::sigval>()],
+                _pad: [0; 64
+                    - 8
+                    - 2 * std::mem::size_of::<usize>()
+                    - std::mem::size_of::<libc::sigval>()],
             };
             // SAFETY: `SigeventThread` has the layout of glibc's sigevent
             // (size checked at compile time); glibc reads the function and

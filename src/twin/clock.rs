@@ -1,8 +1,6 @@
 //! The twin's clock: every deadline and timeout in the twin is measured here,
 //! on the real wall clock or on a [`VirtualClock`] a test drives.
 
-#![allow(dead_code)] // TEMPORARY until virtual time is wired in
-
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -101,7 +99,13 @@ impl VirtualClock {
 
     /// The deadlines blocked callers wait for, earliest first.
     pub fn pending_deadlines(&self) -> Vec<SystemTime> {
-        let mut d: Vec<_> = self.state.lock().sleepers.iter().map(|s| s.deadline).collect();
+        let mut d: Vec<_> = self
+            .state
+            .lock()
+            .sleepers
+            .iter()
+            .map(|s| s.deadline)
+            .collect();
         d.sort();
         d
     }
@@ -212,23 +216,12 @@ impl Clock {
     ) -> MutexGuard<'a, T> {
         match (self, deadline) {
             (Clock::Real, Some(d)) => {
-                let remaining = d.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+                let remaining = d
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO);
                 cv.wait_timeout(guard, remaining)
             }
             _ => cv.wait(guard),
-        }
-    }
-
-    /// Sleeps on `cv` for at most `remaining` (`None`: until notified).
-    pub(crate) fn wait<'a, T>(
-        &self,
-        cv: &Condvar,
-        guard: MutexGuard<'a, T>,
-        remaining: Option<Duration>,
-    ) -> MutexGuard<'a, T> {
-        match remaining {
-            Some(r) => cv.wait_timeout(guard, r),
-            None => cv.wait(guard),
         }
     }
 }

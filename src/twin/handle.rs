@@ -5,11 +5,15 @@ use std::time::SystemTime;
 
 use crate::deadline;
 use crate::error::Error;
+use crate::notify::{Interest, Notify, Readiness};
 use crate::options::{Access, Attributes};
 use crate::queue::{MessageQueue, Received};
 use crate::sync::{Arc, AtomicBool, Ordering};
 
+use super::fault::FaultSite;
+use super::process::Process;
 use super::queue::QueueShared;
+use super::trace;
 use super::world::World;
 
 /// An open description: the queue, the access mode and the `O_NONBLOCK` bit.
@@ -17,6 +21,10 @@ use super::world::World;
 struct Description {
     world: Arc<World>,
     queue: Arc<QueueShared>,
+    /// The process that opened it, and that every call through it acts as.
+    process: Arc<Process>,
+    /// The name it was opened by (for the trace).
+    name: String,
     access: Access,
     nonblocking: AtomicBool,
 }
@@ -53,6 +61,8 @@ impl Queue {
     pub(crate) fn new(
         world: Arc<World>,
         queue: Arc<QueueShared>,
+        process: Arc<Process>,
+        name: &str,
         access: Access,
         nonblocking: bool,
     ) -> Self {
@@ -60,6 +70,8 @@ impl Queue {
             desc: Arc::new(Description {
                 world,
                 queue,
+                process,
+                name: name.to_owned(),
                 access,
                 nonblocking: AtomicBool::new(nonblocking),
             }),
@@ -93,10 +105,45 @@ impl Queue {
         let st = self.desc.queue.state.lock();
         (st.receivers_waiting(), st.senders_waiting())
     }
-}
 
-impl MessageQueue for Queue {
-    fn send_deadline(
+    /// One consistent snapshot of the queue: `(current messages, blocked
+    /// receivers, blocked senders)`, read under the queue's lock. The twin's
+    /// invariants hold in every snapshot: receivers wait only on an empty
+    /// queue, senders only on a full one.
+    pub fn snapshot(&self) -> (usize, usize, usize) {
+        let st = self.desc.queue.state.lock();
+        (
+            st.messages.len(),
+            st.receivers_waiting(),
+            st.senders_waiting(),
+        )
+    }
+
+    /// The pid of the process that holds the notification registration.
+    pub fn notify_owner(&self) -> Option<u32> {
+        self.desc
+            .queue
+            .state
+            .lock()
+            .notify
+            .as_ref()
+            .map(|r| r.owner.pid)
+    }
+
+    /// Records the call in the trace when tracing is on.
+    fn traced<T: fmt::Debug>(
+        &self,
+        call: impl FnOnce() -> String,
+        result: Result<T, Error>,
+    ) -> Result<T, Error> {
+        let d = &*self.desc;
+        if d.world.tracing() {
+            d.world.record(d.process.pid, call(), format!("{result:?}"));
+        }
+        result
+    }
+
+    fn send_inner(
         &self,
         msg: &[u8],
         priority: u32,
@@ -115,11 +162,13 @@ impl MessageQueue for Queue {
                 limit,
             });
         }
+        d.world.fault(FaultSite::Send, false)?;
         let nonblocking = d.nonblocking.load(Ordering::SeqCst);
-        d.queue.send(&d.world, msg, priority, nonblocking, deadline)
+        d.queue
+            .send(&d.world, &d.process, msg, priority, nonblocking, deadline)
     }
 
-    fn receive_deadline(
+    fn receive_inner(
         &self,
         buf: &mut [u8],
         deadline: Option<SystemTime>,
@@ -139,6 +188,62 @@ impl MessageQueue for Queue {
         let nonblocking = d.nonblocking.load(Ordering::SeqCst);
         d.queue.receive(&d.world, buf, nonblocking, deadline)
     }
+}
+
+impl Drop for Queue {
+    /// Every close by the owner process removes its notification
+    /// registration (`mqueue_flush_file`), whichever handle registered it.
+    fn drop(&mut self) {
+        let d = &*self.desc;
+        d.queue.deregister_notify(&d.process);
+        if d.world.tracing() {
+            d.world
+                .record(d.process.pid, format!("close({:?})", d.name), "()".into());
+        }
+    }
+}
+
+impl MessageQueue for Queue {
+    fn send_deadline(
+        &self,
+        msg: &[u8],
+        priority: u32,
+        deadline: Option<SystemTime>,
+    ) -> Result<(), Error> {
+        let started = self.now();
+        let r = self.send_inner(msg, priority, deadline);
+        self.traced(
+            || {
+                format!(
+                    "send({:?}, {} bytes, prio {priority}, deadline {})",
+                    self.desc.name,
+                    msg.len(),
+                    trace::deadline(deadline, started)
+                )
+            },
+            r,
+        )
+    }
+
+    fn receive_deadline(
+        &self,
+        buf: &mut [u8],
+        deadline: Option<SystemTime>,
+    ) -> Result<Received, Error> {
+        let started = self.now();
+        let len = buf.len();
+        let r = self.receive_inner(buf, deadline);
+        self.traced(
+            || {
+                format!(
+                    "receive({:?}, buffer {len} bytes, deadline {})",
+                    self.desc.name,
+                    trace::deadline(deadline, started)
+                )
+            },
+            r,
+        )
+    }
 
     fn attributes(&self) -> Result<Attributes, Error> {
         let d = &*self.desc;
@@ -152,7 +257,48 @@ impl MessageQueue for Queue {
 
     fn set_nonblocking(&self, nonblocking: bool) -> Result<(), Error> {
         self.desc.nonblocking.store(nonblocking, Ordering::SeqCst);
-        Ok(())
+        self.traced(
+            || format!("set_nonblocking({:?}, {nonblocking})", self.desc.name),
+            Ok(()),
+        )
+    }
+
+    fn notify(&self, how: Notify) -> Result<(), Error> {
+        let shown = format!("{how:?}");
+        let r = how
+            .validate()
+            .and_then(|()| self.desc.queue.register_notify(&self.desc.process, how));
+        self.traced(|| format!("notify({:?}, {shown})", self.desc.name), r)
+    }
+
+    fn cancel_notify(&self) -> Result<(), Error> {
+        self.desc.queue.deregister_notify(&self.desc.process);
+        self.traced(|| format!("cancel_notify({:?})", self.desc.name), Ok(()))
+    }
+
+    fn readiness(&self) -> Result<Readiness, Error> {
+        Ok(self.desc.queue.readiness())
+    }
+
+    fn wait_ready(
+        &self,
+        interest: Interest,
+        deadline: Option<SystemTime>,
+    ) -> Result<Readiness, Error> {
+        let started = self.now();
+        let d = &*self.desc;
+        let r = deadline::check(deadline)
+            .and_then(|_| d.queue.wait_ready(&d.world, interest, deadline));
+        self.traced(
+            || {
+                format!(
+                    "wait_ready({:?}, {interest:?}, deadline {})",
+                    d.name,
+                    trace::deadline(deadline, started)
+                )
+            },
+            r,
+        )
     }
 
     fn now(&self) -> SystemTime {
@@ -164,6 +310,7 @@ impl fmt::Debug for Queue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &*self.desc;
         f.debug_struct("twin::Queue")
+            .field("name", &d.name)
             .field("id", &d.queue.meta.id)
             .field("access", &d.access)
             .field("nonblocking", &d.nonblocking.load(Ordering::Relaxed))

@@ -26,10 +26,14 @@
 //! # Ok::<(), mqtwin::Error>(())
 //! ```
 
+mod builder;
 mod clock;
+mod fault;
 mod handle;
 mod identity;
+mod process;
 mod queue;
+mod trace;
 mod world;
 
 use std::fmt;
@@ -37,13 +41,20 @@ use std::fmt;
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::name;
+use crate::notify::SignalInfo;
 use crate::options::OpenOptions;
 use crate::queue::Namespace;
 use crate::sync::Arc;
 
+pub use builder::TwinBuilder;
+pub use clock::VirtualClock;
+pub use fault::{FaultPlan, FaultSite};
 pub use handle::Queue;
 pub use identity::{Capabilities, Credentials};
+pub use trace::TraceEvent;
 
+use clock::Clock;
+use process::Process;
 use world::World;
 
 /// A twin IPC namespace, seen by one simulated process.
@@ -62,35 +73,100 @@ use world::World;
 #[derive(Clone)]
 pub struct Twin {
     world: Arc<World>,
-    credentials: Arc<Credentials>,
+    process: Arc<Process>,
 }
 
 impl Twin {
-    /// A new namespace with the Linux default [`Limits`], seen by a process
-    /// with the default [`Credentials`] (an ordinary user).
+    /// A new namespace with the Linux default [`Limits`] on the real clock,
+    /// seen by a process with the default [`Credentials`] (an ordinary user).
     pub fn new() -> Self {
-        Self::with_credentials(Credentials::default())
+        Twin::builder().build()
     }
 
     /// A new namespace seen by a process with `credentials`.
     pub fn with_credentials(credentials: Credentials) -> Self {
-        Twin {
-            world: Arc::new(World::new(Limits::default())),
-            credentials: Arc::new(credentials),
-        }
+        Twin::builder().credentials(credentials).build()
     }
 
-    /// Another simulated process in the same namespace.
+    /// A builder for a twin with virtual time, fault injection or tracing.
+    ///
+    /// ```
+    /// use mqtwin::twin::{Credentials, FaultPlan, Twin};
+    /// let ns = Twin::builder()
+    ///     .credentials(Credentials::user(1001, 1001))
+    ///     .virtual_time()
+    ///     .faults(FaultPlan::new(42).interrupt(0.1))
+    ///     .trace()
+    ///     .build();
+    /// assert!(ns.virtual_clock().is_some());
+    /// ```
+    pub fn builder() -> TwinBuilder {
+        TwinBuilder::default()
+    }
+
+    fn from_parts(
+        clock: Clock,
+        faults: Option<FaultPlan>,
+        trace: bool,
+        credentials: Credentials,
+    ) -> Self {
+        let world = Arc::new(World::new(clock, faults, trace));
+        let process = Arc::new(Process::new(world.next_pid(), credentials));
+        Twin { world, process }
+    }
+
+    /// Another simulated process (with its own pid) in the same namespace.
     pub fn process(&self, credentials: Credentials) -> Twin {
         Twin {
+            process: Arc::new(Process::new(self.world.next_pid(), credentials)),
             world: Arc::clone(&self.world),
-            credentials: Arc::new(credentials),
         }
     }
 
     /// The caller's credentials.
     pub fn credentials(&self) -> &Credentials {
-        &self.credentials
+        &self.process.credentials
+    }
+
+    /// The simulated process id of this caller (notification signals carry
+    /// the sender's pid).
+    pub fn pid(&self) -> u32 {
+        self.process.pid
+    }
+
+    /// The namespace's virtual clock, if it was built with one.
+    pub fn virtual_clock(&self) -> Option<VirtualClock> {
+        match &self.world.clock {
+            Clock::Virtual(v) => Some(v.clone()),
+            Clock::Real => None,
+        }
+    }
+
+    /// The namespace's current time: virtual or real.
+    pub fn now(&self) -> std::time::SystemTime {
+        self.world.clock.now()
+    }
+
+    /// Removes and returns the notification signals delivered to this
+    /// process, oldest first.
+    pub fn take_signals(&self) -> Vec<SignalInfo> {
+        self.process.take_signals()
+    }
+
+    /// Faults injected so far (0 without a [`FaultPlan`]).
+    pub fn faults_injected(&self) -> u64 {
+        self.world.fault_status().map_or(0, |(_, n)| n)
+    }
+
+    /// The calls recorded so far (empty unless built with
+    /// [`TwinBuilder::trace`]).
+    pub fn trace(&self) -> Vec<TraceEvent> {
+        self.world.trace()
+    }
+
+    /// The trace as text, one call per line, for a failing test to print.
+    pub fn trace_dump(&self) -> String {
+        self.trace().iter().map(|e| format!("{e}\n")).collect()
     }
 
     /// The namespace's limits (the `fs.mqueue.*` sysctls).
@@ -171,7 +247,8 @@ impl Default for Twin {
 impl fmt::Debug for Twin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Twin")
-            .field("credentials", &*self.credentials)
+            .field("pid", &self.process.pid)
+            .field("credentials", &self.process.credentials)
             .field("queues", &self.world.queue_count())
             .finish()
     }
@@ -181,18 +258,40 @@ impl Namespace for Twin {
     type Queue = Queue;
 
     fn open(&self, name: &str, options: &OpenOptions) -> Result<Queue, Error> {
-        let comp = name::validate(name)?;
-        let queue = self.world.open(comp, name, options, &self.credentials)?;
-        Ok(Queue::new(
-            Arc::clone(&self.world),
-            queue,
-            options.get_access(),
-            options.is_nonblocking(),
-        ))
+        let r = name::validate(name).and_then(|comp| {
+            let queue = self
+                .world
+                .open(comp, name, options, &self.process.credentials)?;
+            Ok(Queue::new(
+                Arc::clone(&self.world),
+                queue,
+                Arc::clone(&self.process),
+                name,
+                options.get_access(),
+                options.is_nonblocking(),
+            ))
+        });
+        if self.world.tracing() {
+            let shown = r.as_ref().map(drop).map_err(Clone::clone);
+            self.world.record(
+                self.process.pid,
+                format!("open({name:?}, {options:?})"),
+                format!("{shown:?}"),
+            );
+        }
+        r
     }
 
     fn unlink(&self, name: &str) -> Result<(), Error> {
-        let comp = name::validate(name)?;
-        self.world.unlink(comp, name, &self.credentials)
+        let r = name::validate(name)
+            .and_then(|comp| self.world.unlink(comp, name, &self.process.credentials));
+        if self.world.tracing() {
+            self.world.record(
+                self.process.pid,
+                format!("unlink({name:?})"),
+                format!("{r:?}"),
+            );
+        }
+        r
     }
 }

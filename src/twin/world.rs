@@ -10,8 +10,10 @@ use crate::options::OpenOptions;
 use crate::sync::{Arc, Condvar, Mutex};
 
 use super::clock::Clock;
+use super::fault::{FaultPlan, FaultSite, Faults};
 use super::identity::Credentials;
 use super::queue::{QueueMeta, QueueShared};
+use super::trace::TraceEvent;
 
 /// A queue that exists, with its lifetime bookkeeping.
 #[derive(Debug)]
@@ -36,23 +38,78 @@ struct Table {
 }
 
 /// One twin namespace.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct World {
     table: Mutex<Table>,
     pub(crate) clock: Clock,
     blocked: Mutex<usize>,
     blocked_changed: Condvar,
+    faults: Option<Mutex<Faults>>,
+    trace: Option<Mutex<Vec<TraceEvent>>>,
+    next_pid: Mutex<u32>,
 }
 
 impl World {
-    pub(crate) fn new(limits: Limits) -> Self {
+    pub(crate) fn new(clock: Clock, faults: Option<FaultPlan>, trace: bool) -> Self {
         World {
-            table: Mutex::new(Table {
-                limits,
-                ..Table::default()
-            }),
-            ..World::default()
+            clock,
+            faults: faults.map(|p| Mutex::new(Faults::new(p))),
+            trace: trace.then(|| Mutex::new(Vec::new())),
+            next_pid: Mutex::new(100),
+            table: Mutex::default(),
+            blocked: Mutex::new(0),
+            blocked_changed: Condvar::new(),
         }
+    }
+
+    /// A fresh pid for a new simulated process.
+    pub(crate) fn next_pid(&self) -> u32 {
+        let mut p = self.next_pid.lock();
+        *p += 1;
+        *p
+    }
+
+    /// Rolls the fault plan for `site`; `Err` is the injected fault.
+    pub(crate) fn fault(&self, site: FaultSite, creating: bool) -> Result<(), Error> {
+        match &self.faults {
+            Some(f) => f.lock().roll(site, creating).map_or(Ok(()), Err),
+            None => Ok(()),
+        }
+    }
+
+    /// Faults injected so far, and the plan.
+    pub(crate) fn fault_status(&self) -> Option<(FaultPlan, u64)> {
+        let f = self.faults.as_ref()?.lock();
+        Some((f.plan().clone(), f.injected()))
+    }
+
+    /// Whether calls are being traced.
+    pub(crate) fn tracing(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// Appends a call to the trace, if tracing.
+    pub(crate) fn record(&self, pid: u32, call: String, result: String) {
+        if let Some(t) = &self.trace {
+            let time = self.clock.now();
+            let mut t = t.lock();
+            let seq = t.len() as u64;
+            t.push(TraceEvent {
+                seq,
+                time,
+                pid,
+                call,
+                result,
+            });
+        }
+    }
+
+    /// The trace so far.
+    pub(crate) fn trace(&self) -> Vec<TraceEvent> {
+        self.trace
+            .as_ref()
+            .map(|t| t.lock().clone())
+            .unwrap_or_default()
     }
 
     pub(crate) fn limits(&self) -> Limits {
@@ -74,6 +131,8 @@ impl World {
         who: &Credentials,
     ) -> Result<Arc<QueueShared>, Error> {
         let mut t = self.table.lock();
+        let exists = t.names.contains_key(comp);
+        self.fault(FaultSite::Open, !exists && opts.is_create())?;
         if let Some(&id) = t.names.get(comp) {
             let entry = t.queues.get_mut(&id).expect("named queues exist");
             if opts.is_create_new() {
@@ -222,6 +281,17 @@ impl World {
     pub(crate) fn unblocked(&self, n: usize) {
         *self.blocked.lock() -= n;
         self.blocked_changed.notify_all();
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // A failing test drops its twin while unwinding: say how to replay.
+        if std::thread::panicking() {
+            if let Some((plan, injected)) = self.fault_status() {
+                eprintln!("mqtwin: the twin ran with {plan:?} ({injected} faults injected); replay with the same seed");
+            }
+        }
     }
 }
 
