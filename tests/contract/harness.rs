@@ -11,7 +11,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-
 use mqtwin::twin::{Capabilities, Credentials, Twin};
 use mqtwin::{Limits, MessageQueue, Namespace};
 
@@ -41,10 +40,52 @@ pub fn fresh_uid() -> u32 {
     54_000 + (std::process::id() % 62) * 128 + n
 }
 
+/// What notification tests need from "the calling process" beyond the
+/// `Namespace` trait: its ids, signal reception and a settle point. On the
+/// kernel these act on the real (forked, single-threaded) process.
+pub trait Caller {
+    /// The caller's pid.
+    fn self_pid(&self) -> u32;
+    /// The caller's real uid.
+    fn self_uid(&self) -> u32;
+    /// Makes `signal` waitable (blocks it, so it is queued, not delivered).
+    fn prepare_signal(&self, signal: i32);
+    /// Waits up to `timeout` for `signal`.
+    fn wait_signal(&self, signal: i32, timeout: std::time::Duration) -> Option<mqtwin::SignalInfo>;
+    /// Waits until `n` threads of this caller are blocked in a send or receive.
+    fn settle(&self, n: usize);
+}
+
+impl Caller for Twin {
+    fn self_pid(&self) -> u32 {
+        self.pid()
+    }
+    fn self_uid(&self) -> u32 {
+        self.credentials().uid
+    }
+    fn prepare_signal(&self, _signal: i32) {}
+    fn wait_signal(
+        &self,
+        signal: i32,
+        _timeout: std::time::Duration,
+    ) -> Option<mqtwin::SignalInfo> {
+        // The twin delivers synchronously, during the send that fires.
+        let mut all = self.take_signals();
+        let i = all.iter().position(|s| s.signal == signal)?;
+        Some(all.remove(i))
+    }
+    fn settle(&self, n: usize) {
+        assert!(
+            self.wait_blocked_timeout(n, std::time::Duration::from_secs(10)),
+            "timed out waiting for {n} blocked threads"
+        );
+    }
+}
+
 /// A backend as the contract suite sees it.
 pub trait Harness: Sync + Sized {
     /// The namespace type.
-    type Ns: Namespace<Queue = Self::Q> + Sync;
+    type Ns: Namespace<Queue = Self::Q> + Caller + Sync;
     /// The handle type.
     type Q: MessageQueue + std::fmt::Debug + Send + Sync + 'static;
 
@@ -130,7 +171,8 @@ impl Harness for TwinHarness {
 
     fn wait_blocked(&self, n: usize) {
         assert!(
-            self.twin.wait_blocked_timeout(n, std::time::Duration::from_secs(10)),
+            self.twin
+                .wait_blocked_timeout(n, std::time::Duration::from_secs(10)),
             "timed out waiting for {n} blocked threads"
         );
     }
@@ -240,6 +282,68 @@ mod linux {
                 let names = self.names.get_mut().unwrap_or_else(|p| p.into_inner());
                 for n in names.drain(..) {
                     let _ = Kernel.unlink(&n);
+                }
+            }
+        }
+
+        impl Caller for Kernel {
+            fn self_pid(&self) -> u32 {
+                std::process::id()
+            }
+            fn self_uid(&self) -> u32 {
+                // SAFETY: no preconditions.
+                unsafe { libc::getuid() }
+            }
+            fn prepare_signal(&self, signal: i32) {
+                // SAFETY: manipulating this thread's mask with valid sets; the
+                // notification tests run in a single-threaded forked child.
+                unsafe {
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::sigemptyset(&mut set);
+                    libc::sigaddset(&mut set, signal);
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                }
+            }
+            fn wait_signal(&self, signal: i32, timeout: Duration) -> Option<mqtwin::SignalInfo> {
+                // SAFETY: valid set, info and timespec pointers.
+                unsafe {
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::sigemptyset(&mut set);
+                    libc::sigaddset(&mut set, signal);
+                    let mut info: libc::siginfo_t = std::mem::zeroed();
+                    let ts = libc::timespec {
+                        tv_sec: timeout.as_secs() as libc::time_t,
+                        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+                    };
+                    if libc::sigtimedwait(&set, &mut info, &ts) != signal {
+                        return None;
+                    }
+                    Some(mqtwin::SignalInfo {
+                        signal: info.si_signo,
+                        code: info.si_code,
+                        value: info.si_value().sival_ptr as usize,
+                        pid: info.si_pid() as u32,
+                        uid: info.si_uid(),
+                    })
+                }
+            }
+            fn settle(&self, n: usize) {
+                let start = Instant::now();
+                let count = || {
+                    std::fs::read_dir("/proc/self/task")
+                        .map(|d| {
+                            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                                .filter(|&t| blocked_in_mq(t))
+                                .count()
+                        })
+                        .unwrap_or(0)
+                };
+                while count() < n {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(10),
+                        "timed out waiting for {n} blocked threads"
+                    );
+                    std::thread::sleep(Duration::from_micros(200));
                 }
             }
         }
