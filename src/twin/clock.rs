@@ -11,6 +11,10 @@ use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
 /// before notifying it, so the wake-up cannot be lost.
 pub(crate) trait Sleeper: Send + Sync {
     fn wake(&self);
+    /// Whether it still waits: a caller that was served (a message handed
+    /// over) keeps its registration until it runs, but no longer waits for
+    /// its deadline.
+    fn is_pending(&self) -> bool;
 }
 
 struct Registered {
@@ -92,7 +96,12 @@ impl VirtualClock {
     /// time, or `None` (time unchanged) when nobody waits with a deadline.
     pub fn advance_to_next_deadline(&self) -> Option<SystemTime> {
         let mut st = self.state.lock();
-        let next = st.sleepers.iter().map(|s| s.deadline).min()?;
+        let next = st
+            .sleepers
+            .iter()
+            .filter(|s| s.sleeper.is_pending())
+            .map(|s| s.deadline)
+            .min()?;
         st.now = st.now.max(next);
         Some(self.wake_due(st))
     }

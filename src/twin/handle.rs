@@ -130,6 +130,12 @@ impl Queue {
             .map(|r| r.owner.pid)
     }
 
+    /// When tracing, the time a call starts (its trace shows the deadline
+    /// relative to it); `None` otherwise, so untraced calls never read the clock.
+    fn started(&self) -> Option<SystemTime> {
+        self.desc.world.tracing().then(|| self.now())
+    }
+
     /// Records the call in the trace when tracing is on.
     fn traced<T: fmt::Debug>(
         &self,
@@ -149,7 +155,7 @@ impl Queue {
         priority: u32,
         deadline: Option<SystemTime>,
     ) -> Result<(), Error> {
-        deadline::check(deadline)?;
+        check_deadline(deadline)?;
         deadline::check_priority(priority)?;
         let d = &*self.desc;
         if !d.access.can_write() {
@@ -173,7 +179,7 @@ impl Queue {
         buf: &mut [u8],
         deadline: Option<SystemTime>,
     ) -> Result<Received, Error> {
-        deadline::check(deadline)?;
+        check_deadline(deadline)?;
         let d = &*self.desc;
         if !d.access.can_read() {
             return Err(Error::NotReadable);
@@ -187,6 +193,15 @@ impl Queue {
         }
         let nonblocking = d.nonblocking.load(Ordering::SeqCst);
         d.queue.receive(&d.world, buf, nonblocking, deadline)
+    }
+}
+
+/// `deadline::check` without building the kernel `timespec` the twin does
+/// not need: only a deadline before the epoch is invalid.
+fn check_deadline(deadline: Option<SystemTime>) -> Result<(), Error> {
+    match deadline {
+        Some(d) if d < std::time::UNIX_EPOCH => Err(Error::InvalidDeadline),
+        _ => Ok(()),
     }
 }
 
@@ -210,7 +225,7 @@ impl MessageQueue for Queue {
         priority: u32,
         deadline: Option<SystemTime>,
     ) -> Result<(), Error> {
-        let started = self.now();
+        let started = self.started();
         let r = self.send_inner(msg, priority, deadline);
         self.traced(
             || {
@@ -218,7 +233,7 @@ impl MessageQueue for Queue {
                     "send({:?}, {} bytes, prio {priority}, deadline {})",
                     self.desc.name,
                     msg.len(),
-                    trace::deadline(deadline, started)
+                    trace::deadline(deadline, started.unwrap_or_else(|| self.now()))
                 )
             },
             r,
@@ -230,7 +245,7 @@ impl MessageQueue for Queue {
         buf: &mut [u8],
         deadline: Option<SystemTime>,
     ) -> Result<Received, Error> {
-        let started = self.now();
+        let started = self.started();
         let len = buf.len();
         let r = self.receive_inner(buf, deadline);
         self.traced(
@@ -238,7 +253,7 @@ impl MessageQueue for Queue {
                 format!(
                     "receive({:?}, buffer {len} bytes, deadline {})",
                     self.desc.name,
-                    trace::deadline(deadline, started)
+                    trace::deadline(deadline, started.unwrap_or_else(|| self.now()))
                 )
             },
             r,
@@ -285,7 +300,7 @@ impl MessageQueue for Queue {
         interest: Interest,
         deadline: Option<SystemTime>,
     ) -> Result<Readiness, Error> {
-        let started = self.now();
+        let started = self.started();
         let d = &*self.desc;
         let r = deadline::check(deadline)
             .and_then(|_| d.queue.wait_ready(&d.world, interest, deadline));
@@ -294,7 +309,7 @@ impl MessageQueue for Queue {
                 format!(
                     "wait_ready({:?}, {interest:?}, deadline {})",
                     d.name,
-                    trace::deadline(deadline, started)
+                    trace::deadline(deadline, started.unwrap_or_else(|| self.now()))
                 )
             },
             r,

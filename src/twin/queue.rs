@@ -3,6 +3,7 @@
 //! `ipc/mqueue.c` (direct handoff to a waiting receiver, a blocked sender's
 //! message moved in by a receive, notification on empty → non-empty).
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::SystemTime;
 
@@ -37,15 +38,69 @@ pub(crate) struct QueueShared {
     pub(crate) state: Mutex<QueueState>,
 }
 
-/// Messages in per-priority FIFO buckets (`msg_insert`/`msg_get`).
-#[derive(Debug, Default)]
+/// End of a slot list.
+const NIL: u32 = u32::MAX;
+
+/// Payload bytes that free slots may keep for reuse, per queue: a send into
+/// a free slot whose old payload has the same length copies into it instead
+/// of allocating (steady traffic of equal-sized messages allocates nothing).
+const SPARE_BYTES: usize = 64 * 1024;
+
+/// One message slot: a payload and the next slot of its priority's FIFO (or
+/// of the free list).
+#[derive(Debug)]
+struct Node {
+    msg: Box<[u8]>,
+    next: u32,
+}
+
+/// Oldest and newest slot of one priority.
+#[derive(Debug, Clone, Copy)]
+struct Fifo {
+    head: u32,
+    tail: u32,
+}
+
+/// Messages in per-priority FIFOs (`msg_insert`/`msg_get`).
+///
+/// All messages of a queue live in one slab of slots, linked per priority.
+/// The highest priority's FIFO is kept aside in `top` (the kernel caches
+/// its tree's rightmost node the same way); an ordered index maps every
+/// other priority in use to its FIFO. A queue thus holds one entry per used
+/// priority, as the kernel's tree, and a message costs its payload, one
+/// 24-byte slot and its share of the index: no allocation per message beyond
+/// the payload, and traffic at one priority never touches the index.
+#[derive(Debug)]
 pub(crate) struct Messages {
-    buckets: BTreeMap<u32, VecDeque<Box<[u8]>>>,
+    slots: Vec<Node>,
+    /// Free slots, linked through `next`.
+    free: u32,
+    /// The highest priority in use and its FIFO; `None` iff empty.
+    top: Option<(u32, Fifo)>,
+    /// The other priorities in use, all below `top`'s.
+    index: BTreeMap<u32, Fifo>,
+    /// The queue's capacity: the slab never grows beyond it.
+    limit: usize,
     count: usize,
     bytes: usize,
+    /// Payload bytes kept in free slots.
+    spare: usize,
 }
 
 impl Messages {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Messages {
+            slots: Vec::new(),
+            free: NIL,
+            top: None,
+            index: BTreeMap::new(),
+            limit: capacity,
+            count: 0,
+            bytes: 0,
+            spare: 0,
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.count
     }
@@ -55,23 +110,104 @@ impl Messages {
         self.bytes
     }
 
-    fn push(&mut self, msg: Box<[u8]>, priority: u32) {
-        self.count += 1;
-        self.bytes += msg.len();
-        self.buckets.entry(priority).or_default().push_back(msg);
+    /// A free slot (its old payload, if any, still in it).
+    fn free_slot(&mut self) -> u32 {
+        if self.free != NIL {
+            let i = self.free;
+            self.free = self.slots[i as usize].next;
+            return i;
+        }
+        let len = self.slots.len();
+        if len == self.slots.capacity() {
+            // Grow by half, never past the capacity: a full queue's slab
+            // wastes at most a third of itself.
+            let target = (len + len / 2).max(4).min(self.limit.max(len + 1));
+            self.slots.reserve_exact(target - len);
+        }
+        self.slots.push(Node {
+            msg: Box::default(),
+            next: NIL,
+        });
+        len as u32
     }
 
-    /// Removes the oldest message of the highest priority.
-    fn pop(&mut self) -> Option<(Box<[u8]>, u32)> {
-        let mut entry = self.buckets.last_entry()?;
-        let msg = entry.get_mut().pop_front()?;
-        let priority = *entry.key();
-        if entry.get().is_empty() {
-            entry.remove();
+    /// Links slot `i` at the tail of `priority`'s FIFO.
+    fn link(&mut self, i: u32, len: usize, priority: u32) {
+        self.count += 1;
+        self.bytes += len;
+        self.slots[i as usize].next = NIL;
+        let new = Fifo { head: i, tail: i };
+        let fifo = match &mut self.top {
+            None => {
+                self.top = Some((priority, new));
+                return;
+            }
+            Some((p, fifo)) if *p == priority => fifo,
+            Some((p, fifo)) if *p < priority => {
+                let below = std::mem::replace(fifo, new);
+                let p = std::mem::replace(p, priority);
+                self.index.insert(p, below);
+                return;
+            }
+            Some(_) => match self.index.entry(priority) {
+                Entry::Vacant(v) => {
+                    v.insert(new);
+                    return;
+                }
+                Entry::Occupied(o) => o.into_mut(),
+            },
+        };
+        self.slots[fifo.tail as usize].next = i;
+        fifo.tail = i;
+    }
+
+    /// Queues a copy of `msg`.
+    fn push(&mut self, msg: &[u8], priority: u32) {
+        let i = self.free_slot();
+        let slot = &mut self.slots[i as usize];
+        self.spare -= slot.msg.len();
+        if slot.msg.len() == msg.len() {
+            slot.msg.copy_from_slice(msg);
+        } else {
+            slot.msg = msg.into();
         }
+        self.link(i, msg.len(), priority);
+    }
+
+    /// Queues `msg` itself (a blocked sender's message).
+    fn push_owned(&mut self, msg: Box<[u8]>, priority: u32) {
+        let i = self.free_slot();
+        let len = msg.len();
+        let slot = &mut self.slots[i as usize];
+        self.spare -= slot.msg.len();
+        slot.msg = msg;
+        self.link(i, len, priority);
+    }
+
+    /// Removes the oldest message of the highest priority, copying it into
+    /// `buf` (at least as long as any message); returns its length and priority.
+    fn pop_into(&mut self, buf: &mut [u8]) -> Option<(usize, u32)> {
+        let (priority, fifo) = self.top.as_mut()?;
+        let priority = *priority;
+        let i = fifo.head;
+        let slot = &mut self.slots[i as usize];
+        if slot.next == NIL {
+            self.top = self.index.pop_last();
+        } else {
+            fifo.head = slot.next;
+        }
+        let len = slot.msg.len();
+        buf[..len].copy_from_slice(&slot.msg);
+        if self.spare + len <= SPARE_BYTES {
+            self.spare += len;
+        } else {
+            slot.msg = Box::default();
+        }
+        slot.next = self.free;
+        self.free = i;
         self.count -= 1;
-        self.bytes -= msg.len();
-        Some((msg, priority))
+        self.bytes -= len;
+        Some((len, priority))
     }
 }
 
@@ -120,6 +256,10 @@ impl Sleeper for WaiterWake {
         let _st = self.queue.state.lock();
         self.waiter.cv.notify_all();
     }
+
+    fn is_pending(&self) -> bool {
+        !matches!(*self.waiter.slot.lock(), Slot::Sent | Slot::Delivered(..))
+    }
 }
 
 /// A notification registration (`info->notify_owner` and friends).
@@ -138,7 +278,7 @@ impl std::fmt::Debug for Registration {
 }
 
 /// The mutable part of a queue.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct QueueState {
     pub(crate) messages: Messages,
     recv_waiters: VecDeque<Arc<Waiter>>,
@@ -175,9 +315,16 @@ impl QueueState {
 
 impl QueueShared {
     pub(crate) fn new(meta: QueueMeta) -> Self {
+        let messages = Messages::new(meta.capacity);
         QueueShared {
             meta,
-            state: Mutex::new(QueueState::default()),
+            state: Mutex::new(QueueState {
+                messages,
+                recv_waiters: VecDeque::new(),
+                send_waiters: VecDeque::new(),
+                pollers: Vec::new(),
+                notify: None,
+            }),
         }
     }
 
@@ -220,7 +367,7 @@ impl QueueShared {
             receiver.cv.notify_all();
             return Ok(());
         }
-        st.messages.push(msg.into(), priority);
+        st.messages.push(msg, priority);
         st.changed();
         if st.messages.len() == 1 {
             if let Some(reg) = st.notify.take() {
@@ -240,44 +387,42 @@ impl QueueShared {
         deadline: Option<SystemTime>,
     ) -> Result<Received, Error> {
         let mut st = self.state.lock();
-        let (msg, priority) = if let Some(m) = st.messages.pop() {
+        if let Some((len, priority)) = st.messages.pop_into(buf) {
             // pipelined_receive: the first blocked sender's message moves in
             // at once, so the queue stays full; this never notifies.
             if let Some(sender) = st.send_waiters.pop_front() {
                 let taken = std::mem::replace(&mut *sender.slot.lock(), Slot::Sent);
                 if let Slot::Sending(m, p) = taken {
-                    st.messages.push(m, p);
+                    st.messages.push_owned(m, p);
                 }
                 world.unblocked(1);
                 sender.cv.notify_all();
             }
             st.changed();
-            m
-        } else {
-            if nonblocking {
-                return Err(Error::WouldBlock);
+            return Ok(Received { len, priority });
+        }
+        if nonblocking {
+            return Err(Error::WouldBlock);
+        }
+        if world.clock.expired(deadline) {
+            return Err(Error::TimedOut);
+        }
+        world.fault(FaultSite::Interrupt, false)?;
+        let waiter = Waiter::new(Slot::Receiving);
+        st.recv_waiters.push_back(Arc::clone(&waiter));
+        match self.wait(world, st, &waiter, deadline, |st| &mut st.recv_waiters)? {
+            Slot::Delivered(msg, priority) => {
+                buf[..msg.len()].copy_from_slice(&msg);
+                Ok(Received {
+                    len: msg.len(),
+                    priority,
+                })
             }
-            if world.clock.expired(deadline) {
-                return Err(Error::TimedOut);
-            }
-            world.fault(FaultSite::Interrupt, false)?;
-            let waiter = Waiter::new(Slot::Receiving);
-            st.recv_waiters.push_back(Arc::clone(&waiter));
-            match self.wait(world, st, &waiter, deadline, |st| &mut st.recv_waiters)? {
-                Slot::Delivered(m, p) => (m, p),
-                // Only a sender fills a receiver's slot, always with Delivered.
-                _ => {
-                    return Err(Error::Os {
-                        errno: crate::error::errno::EINVAL,
-                    })
-                }
-            }
-        };
-        buf[..msg.len()].copy_from_slice(&msg);
-        Ok(Received {
-            len: msg.len(),
-            priority,
-        })
+            // Only a sender fills a receiver's slot, always with Delivered.
+            _ => Err(Error::Os {
+                errno: crate::error::errno::EINVAL,
+            }),
+        }
     }
 
     /// Sleeps as a queued waiter until served or until `deadline` (`wq_sleep`).
@@ -402,9 +547,7 @@ fn fire(reg: Registration, sender: &Process) {
         Notify::Thread(callback) => {
             // As glibc's SIGEV_THREAD: the callback runs on a new thread. If
             // no thread can be created the notification is lost, as in C.
-            let _ = std::thread::Builder::new()
-                .name("mqtwin-notify".into())
-                .spawn(callback);
+            let _ = crate::sync::spawn_detached("mqtwin-notify", callback);
         }
     }
 }
@@ -415,7 +558,8 @@ mod tests {
 
     #[test]
     fn priority_order_then_fifo() {
-        let mut m = Messages::default();
+        let mut m = Messages::new(8);
+        let mut buf = [0u8; 4];
         for (b, p) in [
             (b'A', 1),
             (b'B', 5),
@@ -424,10 +568,19 @@ mod tests {
             (b'E', 0),
             (b'F', 32767),
         ] {
-            m.push(Box::new([b]), p);
+            m.push(&[b], p);
         }
-        let order: Vec<u8> = std::iter::from_fn(|| m.pop().map(|(b, _)| b[0])).collect();
-        assert_eq!(order, b"FBDACE");
+        // Slots freed by a receive are reused, with and without their payload.
+        assert_eq!(m.pop_into(&mut buf), Some((1, 32767)));
+        m.push(b"GG", 5);
+        m.push_owned(Box::new([b'H']), 1);
+        let order: Vec<(u8, u32)> =
+            std::iter::from_fn(|| m.pop_into(&mut buf).map(|(_, p)| (buf[0], p))).collect();
+        assert_eq!(
+            order,
+            [(b'B', 5), (b'D', 5), (b'G', 5), (b'A', 1), (b'C', 1), (b'H', 1), (b'E', 0)]
+        );
         assert_eq!((m.len(), m.bytes()), (0, 0));
+        assert!(m.slots.len() <= 8);
     }
 }

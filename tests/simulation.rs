@@ -1,0 +1,332 @@
+//! The twin's simulation features: virtual time, fault injection and the
+//! call trace. These have no kernel counterpart to compare against (the
+//! kernel cannot fake time or fail on demand); what they must keep is the
+//! kernel's semantics, which the assertions spell out.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mqtwin::twin::{FaultPlan, Twin};
+use mqtwin::{Error, Interest, MessageQueue, Namespace, OpenOptions, Received};
+
+fn virtual_twin() -> Twin {
+    Twin::builder().virtual_time().build()
+}
+
+fn open(ns: &Twin, name: &str) -> mqtwin::twin::Queue {
+    ns.open(
+        name,
+        &OpenOptions::read_write()
+            .create()
+            .capacity(2)
+            .max_msg_len(16),
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_hour_long_timeout_takes_no_wall_time() {
+    let ns = virtual_twin();
+    let clock = ns.virtual_clock().unwrap();
+    let q = open(&ns, "/q");
+    let start_virtual = clock.now();
+    let wall = Instant::now();
+    std::thread::scope(|s| {
+        let rx = s.spawn(|| {
+            let mut buf = [0; 16];
+            q.receive_timeout(&mut buf, Duration::from_secs(3600))
+        });
+        assert!(ns.wait_blocked_timeout(1, Duration::from_secs(10)));
+        assert_eq!(
+            clock.pending_deadlines(),
+            vec![start_virtual + Duration::from_secs(3600)]
+        );
+        assert_eq!(
+            clock.advance_to_next_deadline(),
+            Some(start_virtual + Duration::from_secs(3600))
+        );
+        assert_eq!(rx.join().unwrap(), Err(Error::TimedOut));
+    });
+    let took = wall.elapsed();
+    eprintln!("1-hour virtual timeout took {took:?} of wall time");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(clock.pending_deadlines().is_empty());
+}
+
+#[test]
+fn time_stands_still_until_advanced() {
+    let ns = virtual_twin();
+    let clock = ns.virtual_clock().unwrap();
+    let q = open(&ns, "/q");
+    let t0 = clock.now();
+    assert_eq!(t0, UNIX_EPOCH + Duration::from_secs(1_000_000_000));
+    assert_eq!(
+        q.now(),
+        t0,
+        "relative timeouts are measured on the virtual clock"
+    );
+    std::thread::scope(|s| {
+        let rx = s.spawn(|| {
+            let mut buf = [0; 16];
+            q.receive_timeout(&mut buf, Duration::from_secs(30))
+        });
+        assert!(ns.wait_blocked_timeout(1, Duration::from_secs(10)));
+        clock.advance(Duration::from_secs(29));
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(ns.blocked(), 1, "29 s in: still waiting");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(rx.join().unwrap(), Err(Error::TimedOut));
+    });
+    assert_eq!(clock.now(), t0 + Duration::from_secs(30));
+}
+
+#[test]
+fn a_handoff_before_the_advance_wins() {
+    let ns = virtual_twin();
+    let clock = ns.virtual_clock().unwrap();
+    let q = open(&ns, "/q");
+    std::thread::scope(|s| {
+        let rx = s.spawn(|| {
+            let mut buf = [0; 16];
+            q.receive_timeout(&mut buf, Duration::from_secs(5))
+        });
+        assert!(ns.wait_blocked_timeout(1, Duration::from_secs(10)));
+        q.send(b"in time", 3).unwrap();
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            rx.join().unwrap(),
+            Ok(Received {
+                len: 7,
+                priority: 3
+            })
+        );
+    });
+}
+
+#[test]
+fn waiters_time_out_in_deadline_order_and_others_are_undisturbed() {
+    let ns = virtual_twin();
+    let clock = ns.virtual_clock().unwrap();
+    let q = open(&ns, "/q");
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for (i, secs) in [(0, Some(10)), (1, None), (2, Some(5))] {
+            let q = &q;
+            handles.push(s.spawn(move || {
+                let mut buf = [0; 16];
+                let r = match secs {
+                    Some(t) => q.receive_timeout(&mut buf, Duration::from_secs(t)),
+                    None => q.receive(&mut buf),
+                };
+                (i, r.map(|_| buf[0]))
+            }));
+            assert!(ns.wait_blocked_timeout(i + 1, Duration::from_secs(10)));
+        }
+        let t0 = clock.now();
+        assert_eq!(
+            clock.advance_to_next_deadline(),
+            Some(t0 + Duration::from_secs(5))
+        );
+        let settled = Instant::now();
+        while ns.blocked() != 2 && settled.elapsed() < Duration::from_secs(10) {
+            std::thread::yield_now();
+        }
+        // Two remain; the first in line (10 s) gets the next message, and its
+        // deadline stops counting as pending at once.
+        q.send(b"A", 0).unwrap();
+        let no_deadlines_left = clock.advance_to_next_deadline();
+        q.send(b"B", 0).unwrap();
+        assert_eq!(no_deadlines_left, None);
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(
+            results,
+            vec![(0, Ok(b'A')), (1, Ok(b'B')), (2, Err(Error::TimedOut))]
+        );
+    });
+}
+
+#[test]
+fn send_timeouts_and_readiness_waits_use_virtual_time() {
+    let ns = virtual_twin();
+    let clock = ns.virtual_clock().unwrap();
+    let q = open(&ns, "/q");
+    q.send(b"1", 0).unwrap();
+    q.send(b"2", 0).unwrap();
+    std::thread::scope(|s| {
+        let tx = s.spawn(|| q.send_timeout(b"3", 0, Duration::from_secs(7)));
+        let poll =
+            s.spawn(|| q.wait_ready(Interest::Writable, Some(q.now() + Duration::from_secs(3))));
+        assert!(ns.wait_blocked_timeout(2, Duration::from_secs(10)));
+        clock.advance_to_next_deadline();
+        assert_eq!(poll.join().unwrap(), Err(Error::TimedOut));
+        clock.advance_to_next_deadline();
+        assert_eq!(tx.join().unwrap(), Err(Error::TimedOut));
+    });
+    assert_eq!(q.attributes().unwrap().current_messages, 2);
+}
+
+#[test]
+fn past_and_invalid_deadlines_keep_kernel_rules_under_virtual_time() {
+    let ns = virtual_twin();
+    let q = open(&ns, "/q");
+    let mut buf = [0; 16];
+    let past = ns.now() - Duration::from_secs(1);
+    assert_eq!(
+        q.receive_deadline(&mut buf, Some(past)),
+        Err(Error::TimedOut)
+    );
+    assert_eq!(
+        q.receive_deadline(&mut buf, Some(UNIX_EPOCH - Duration::from_nanos(1))),
+        Err(Error::InvalidDeadline)
+    );
+    // The real clock is far past the virtual start: a deadline one hour after
+    // virtual "now" still lies in the virtual future.
+    assert!(SystemTime::now() > ns.now() + Duration::from_secs(3600));
+}
+
+#[test]
+fn same_seed_same_faults() {
+    let run = |seed| {
+        let ns = Twin::builder()
+            .faults(FaultPlan::new(seed).open(0.2).send(0.3))
+            .build();
+        let mut outcomes = Vec::new();
+        for i in 0..50 {
+            let name = format!("/q{}", i % 5);
+            match ns.open(&name, &OpenOptions::read_write().create().nonblocking()) {
+                Ok(q) => outcomes.push(format!("{:?}", q.send(b"x", 0))),
+                Err(e) => outcomes.push(format!("open {e:?}")),
+            }
+        }
+        (outcomes, ns.faults_injected())
+    };
+    let (a, injected) = run(99);
+    assert_eq!((a.clone(), injected), run(99));
+    assert!(injected > 5, "{injected}");
+    assert_ne!(a, run(100).0);
+    let allowed = [
+        "Ok(())",
+        "Err(OutOfMemory)",
+        "Err(WouldBlock)",
+        "open TooManyQueues",
+        "open ResourceLimit",
+        "open OutOfMemory",
+        "open Os { errno: 23 }",
+    ];
+    assert!(a.iter().all(|o| allowed.contains(&o.as_str())), "{a:?}");
+}
+
+#[test]
+fn an_interrupted_waiter_loses_its_place_and_queues_nothing() {
+    let ns = Twin::builder()
+        .faults(FaultPlan::new(1).interrupt(1.0))
+        .build();
+    let q = ns
+        .open(
+            "/q",
+            &OpenOptions::read_write()
+                .create()
+                .capacity(1)
+                .max_msg_len(8),
+        )
+        .unwrap();
+    let mut buf = [0; 8];
+    assert_eq!(
+        q.receive(&mut buf),
+        Err(Error::Interrupted),
+        "would block: interrupted"
+    );
+    assert_eq!(q.send(b"a", 0), Ok(()), "does not block: no fault site");
+    assert_eq!(q.send(b"b", 0), Err(Error::Interrupted));
+    assert_eq!(
+        q.attributes().unwrap().current_messages,
+        1,
+        "the interrupted send queued nothing"
+    );
+    assert_eq!(q.waiters(), (0, 0), "nobody is left in a waiter list");
+    assert_eq!(
+        q.try_send(b"c", 0),
+        Err(Error::WouldBlock),
+        "a non-blocking call is never interrupted"
+    );
+    assert_eq!(ns.faults_injected(), 2);
+}
+
+#[test]
+fn faults_come_after_the_argument_checks() {
+    let ns = Twin::builder()
+        .faults(FaultPlan::new(5).send(1.0).open(1.0))
+        .build();
+    assert!(matches!(
+        ns.open("bad", &OpenOptions::read_write()),
+        Err(Error::InvalidName { .. })
+    ));
+    assert_eq!(ns.faults_injected(), 0);
+    let ns = Twin::builder().faults(FaultPlan::new(5).send(1.0)).build();
+    let q = ns
+        .open(
+            "/q",
+            &OpenOptions::read_write()
+                .create()
+                .capacity(1)
+                .max_msg_len(4),
+        )
+        .unwrap();
+    assert_eq!(
+        q.send(b"x", 40_000),
+        Err(Error::InvalidPriority { priority: 40_000 })
+    );
+    assert_eq!(
+        q.send(b"12345", 0),
+        Err(Error::MessageTooLong { len: 5, limit: 4 })
+    );
+    assert_eq!(q.send(b"1", 0), Err(Error::OutOfMemory));
+    assert_eq!(q.attributes().unwrap().current_messages, 0);
+}
+
+#[test]
+fn trace_records_calls_results_and_virtual_time() {
+    let ns = Twin::builder().virtual_time().trace().build();
+    let clock = ns.virtual_clock().unwrap();
+    let q = ns
+        .open(
+            "/t",
+            &OpenOptions::read_write()
+                .create()
+                .capacity(1)
+                .max_msg_len(8),
+        )
+        .unwrap();
+    q.send(b"hello", 2).unwrap();
+    clock.advance(Duration::from_secs(2));
+    let mut small = [0; 4];
+    let _ = q.receive(&mut small);
+    drop(q);
+    let _ = ns.unlink("/t");
+    let t = ns.trace();
+    let calls: Vec<_> = t
+        .iter()
+        .map(|e| (e.call.as_str(), e.result.as_str()))
+        .collect();
+    assert_eq!(calls.len(), 5, "{}", ns.trace_dump());
+    assert!(calls[0].0.starts_with("open(\"/t\""));
+    assert_eq!(
+        calls[1],
+        ("send(\"/t\", 5 bytes, prio 2, deadline none)", "Ok(())")
+    );
+    assert_eq!(
+        calls[2],
+        (
+            "receive(\"/t\", buffer 4 bytes, deadline none)",
+            "Err(BufferTooSmall { len: 4, msg_size: 8 })"
+        )
+    );
+    assert_eq!(calls[3], ("close(\"/t\")", "()"));
+    assert_eq!(calls[4], ("unlink(\"/t\")", "Ok(())"));
+    assert_eq!(
+        t[2].time.duration_since(t[1].time).unwrap(),
+        Duration::from_secs(2)
+    );
+    assert!(t.iter().all(|e| e.pid == ns.pid()));
+    assert!(ns.trace_dump().lines().count() == 5);
+    assert!(Twin::new().trace().is_empty(), "off by default");
+}
