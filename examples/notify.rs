@@ -15,7 +15,8 @@ use mqtwin::twin::{Credentials, Twin};
 use mqtwin::{Error, MessageQueue, Namespace, Notify, OpenOptions};
 
 fn main() -> Result<(), Error> {
-    let ns = Twin::new();
+    // umask 0, so the 0o622 mode below is kept as given.
+    let ns = Twin::with_credentials(Credentials { umask: 0, ..Credentials::default() });
     // Mode 0o622: the producer (another user) may write.
     let consumer = ns.open(
         "/events",
