@@ -61,6 +61,36 @@
 //! ([`twin::Twin::wait_blocked`]), so wake-up order can be tested without
 //! sleeps.
 //!
+//! # Notification and readiness
+//!
+//! [`MessageQueue::notify`] registers for `mq_notify` in any of its three
+//! forms ([`Notify`]): none, a signal, or a callback on a new thread; the
+//! exact Linux rules are in [`notify`]. [`MessageQueue::readiness`] and
+//! [`MessageQueue::wait_ready`] are `poll` on the queue. Both work on both
+//! backends.
+//!
+//! # Simulation
+//!
+//! A twin built with [`twin::Twin::builder`] can run on a
+//! [`twin::VirtualClock`] (a one-hour timeout takes microseconds), inject
+//! the errors the kernel can really return ([`twin::FaultPlan`], seeded and
+//! reproducible), and record every call ([`twin::Twin::trace_dump`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use mqtwin::{Error, MessageQueue, Namespace, OpenOptions, twin::Twin};
+//!
+//! let ns = Twin::builder().virtual_time().build();
+//! let q = ns.open("/replies", &OpenOptions::read_write().create())?;
+//! std::thread::scope(|s| {
+//!     let waiter = s.spawn(|| q.receive_timeout(&mut [0; 8192], Duration::from_secs(30)));
+//!     ns.wait_blocked(1);
+//!     ns.virtual_clock().unwrap().advance(Duration::from_secs(30));
+//!     assert_eq!(waiter.join().unwrap(), Err(Error::TimedOut));
+//! });
+//! # Ok::<(), Error>(())
+//! ```
+//!
 //! # Portability
 //!
 //! | OS | [`twin`] | [`posix`] |
