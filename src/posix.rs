@@ -124,6 +124,7 @@ impl Namespace for Kernel {
                 Errno::EACCES => Error::PermissionDenied { name },
                 Errno::ENOSPC => Error::TooManyQueues,
                 Errno::EMFILE => Error::ResourceLimit,
+                Errno::ENOMEM => Error::OutOfMemory,
                 Errno::EINVAL => {
                     let (capacity, max_msg_len) = requested.unwrap_or((0, 0));
                     Error::InvalidAttributes {
@@ -355,6 +356,7 @@ fn attributes(a: &MqAttr) -> Attributes {
 /// Errnos that mean the same for send and receive.
 fn common(e: Errno) -> Error {
     match e {
+        Errno::ENOMEM => Error::OutOfMemory,
         Errno::EAGAIN => Error::WouldBlock,
         Errno::ETIMEDOUT => Error::TimedOut,
         Errno::EINTR => Error::Interrupted,

@@ -330,3 +330,51 @@ fn trace_records_calls_results_and_virtual_time() {
     assert!(ns.trace_dump().lines().count() == 5);
     assert!(Twin::new().trace().is_empty(), "off by default");
 }
+
+#[test]
+fn an_injected_enfile_strikes_last_and_leaves_a_new_queue_created() {
+    // Find a seed whose first open fault is ENFILE.
+    let enfile = Error::Os { errno: 23 };
+    let seed = (0..1000)
+        .find(|&seed| {
+            let ns = Twin::builder()
+                .faults(FaultPlan::new(seed).open(1.0))
+                .build();
+            ns.open("/probe", &OpenOptions::read_write().create()).err() == Some(enfile.clone())
+        })
+        .expect("some seed injects ENFILE first");
+    let ns = Twin::builder()
+        .faults(FaultPlan::new(seed).open(1.0))
+        .build();
+    let plain = ns.process(ns.credentials().clone());
+    assert_eq!(
+        ns.open("/q", &OpenOptions::read_write().create()).err(),
+        Some(enfile)
+    );
+    assert_eq!(ns.queue_count(), 1, "created before the descriptor failed");
+    assert_eq!(plain.unlink("/q"), Ok(()), "and it is a real, named queue");
+    // ENFILE never replaces an error an earlier check gives: a missing queue
+    // is NotFound whenever the injected fault is not an early one.
+    let mut not_found = 0;
+    for seed in 0..200 {
+        let ns = Twin::builder()
+            .faults(FaultPlan::new(seed).open(1.0))
+            .build();
+        match ns.open("/missing", &OpenOptions::read_write()) {
+            Err(Error::NotFound { .. }) => not_found += 1,
+            Err(Error::ResourceLimit | Error::OutOfMemory) => {}
+            other => panic!("seed {seed}: {other:?}"),
+        }
+    }
+    assert!(not_found > 20, "{not_found}");
+}
+
+#[test]
+fn a_virtual_start_before_the_epoch_is_moved_to_the_epoch() {
+    let ns = Twin::builder()
+        .virtual_time_at(UNIX_EPOCH - Duration::from_secs(5))
+        .build();
+    assert_eq!(ns.now(), UNIX_EPOCH);
+    let q = open(&ns, "/q");
+    assert_eq!(q.try_receive(&mut [0; 16]), Err(Error::WouldBlock));
+}

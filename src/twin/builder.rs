@@ -30,9 +30,11 @@ impl TwinBuilder {
         self.virtual_time_at(UNIX_EPOCH + Duration::from_secs(1_000_000_000))
     }
 
-    /// Runs the namespace on a [`VirtualClock`] starting at `start`.
+    /// Runs the namespace on a [`VirtualClock`] starting at `start` (a start
+    /// before the Unix epoch is moved to the epoch: the kernel's clock cannot
+    /// read earlier, and `try_*` calls rely on the epoch being in the past).
     pub fn virtual_time_at(mut self, start: SystemTime) -> Self {
-        self.start = Some(start);
+        self.start = Some(start.max(UNIX_EPOCH));
         self
     }
 

@@ -113,6 +113,7 @@ impl VirtualClock {
             .lock()
             .sleepers
             .iter()
+            .filter(|s| s.sleeper.is_pending())
             .map(|s| s.deadline)
             .collect();
         d.sort();

@@ -9,9 +9,11 @@ use crate::error::{errno, Error};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FaultSite {
-    /// `mq_open`: `ENFILE` (system file table full), `ENOMEM`, `EMFILE`
-    /// (descriptor limit); and when creating, `ENOSPC` (`queues_max`).
-    /// Injected after the name and flag checks, before any state changes.
+    /// `mq_open`, each error where the kernel raises it: `EMFILE`
+    /// (descriptor limit) and `ENOMEM` before the lookup; when creating,
+    /// `ENOSPC` at the `queues_max` check (before attribute validation);
+    /// `ENFILE` (system file table full) last, after every other check, so
+    /// an open that creates a queue leaves the queue created, as in Linux.
     Open,
     /// `mq_timedsend`: `ENOMEM` (allocating the message copy), after the
     /// argument checks and before the message is queued.

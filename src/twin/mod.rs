@@ -205,12 +205,14 @@ impl Twin {
         self.world.charged_bytes(uid)
     }
 
-    /// Callers currently blocked in a send or receive in this namespace.
+    /// Callers currently blocked in this namespace: in a send, a receive or
+    /// a [`wait_ready`](crate::MessageQueue::wait_ready).
     pub fn blocked(&self) -> usize {
         self.world.blocked_count()
     }
 
-    /// Waits until at least `n` callers are blocked in this namespace: a
+    /// Waits until at least `n` callers are blocked in this namespace (in a
+    /// send, a receive or a `wait_ready`): a
     /// deterministic point at which a test knows its threads are queued as
     /// waiters, in the order they blocked.
     ///

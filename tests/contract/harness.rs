@@ -105,6 +105,9 @@ pub trait Harness: Sync + Sized {
     /// Linux, so kernel and twin expect the same results).
     fn credentials(&self) -> Credentials;
 
+    /// `dup`: another handle to the same open description.
+    fn dup(&self, q: &Self::Q) -> Self::Q;
+
     /// Runs `f` as a child process described by `spec` and returns its output.
     fn in_child<F: FnOnce(&Self::Ns) -> String>(&self, spec: &Child, f: F) -> String;
 
@@ -125,11 +128,12 @@ fn unique(tag: &str) -> String {
 
 /// The identity of this process, as twin credentials.
 fn this_process() -> Credentials {
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))]
     {
         linux::this_process()
     }
-    #[cfg(not(target_os = "linux"))]
+    // Miri cannot call getegid/umask/getrlimit, and runs the twin only.
+    #[cfg(any(not(target_os = "linux"), miri))]
     {
         // The identity CI's kernel runs have: root without CAP_SYS_RESOURCE.
         Credentials {
@@ -181,6 +185,10 @@ impl Harness for TwinHarness {
         self.twin.credentials().clone()
     }
 
+    fn dup(&self, q: &Self::Q) -> Self::Q {
+        q.try_clone().expect("dup")
+    }
+
     fn in_child<F: FnOnce(&Twin) -> String>(&self, spec: &Child, f: F) -> String {
         let mut creds = self.credentials();
         if let Some((uid, gid)) = spec.user {
@@ -216,6 +224,7 @@ mod linux {
     use super::*;
 
     /// Reads the identity of this process from the kernel.
+    #[cfg_attr(miri, allow(dead_code))]
     pub(super) fn this_process() -> Credentials {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let cap_eff = status
@@ -417,6 +426,10 @@ mod linux {
 
             fn credentials(&self) -> Credentials {
                 this_process()
+            }
+
+            fn dup(&self, q: &Self::Q) -> Self::Q {
+                q.try_clone().expect("dup")
             }
 
             fn in_child<F: FnOnce(&Kernel) -> String>(&self, spec: &Child, f: F) -> String {

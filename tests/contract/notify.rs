@@ -316,7 +316,40 @@ fn registration_needs_no_access<H: Harness>(h: &H) {
     assert_eq!(ro.notify(Notify::None), Ok(()));
 }
 
+fn closing_a_dup_deregisters_but_setattr_does_not<H: Harness>(h: &H) {
+    let name = h.name("dup");
+    let q = h.ns().open(&name, &small()).unwrap();
+    q.notify(Notify::None).unwrap();
+    q.set_nonblocking(true).unwrap();
+    q.set_nonblocking(false).unwrap();
+    assert_eq!(
+        q.notify(Notify::None),
+        Err(Error::Busy),
+        "setattr leaves it"
+    );
+    let mut buf = [0; 16];
+    assert_eq!(q.try_receive(&mut buf), Err(Error::WouldBlock));
+    assert_eq!(
+        q.notify(Notify::None),
+        Err(Error::Busy),
+        "a receive leaves it"
+    );
+    let copy = h.dup(&q);
+    drop(copy);
+    assert_eq!(q.notify(Notify::None), Ok(()), "closing the dup removed it");
+}
+
+fn an_unlinked_queue_accepts_a_registration<H: Harness>(h: &H) {
+    let name = h.name("gone");
+    let q = h.ns().open(&name, &small()).unwrap();
+    h.ns().unlink(&name).unwrap();
+    assert_eq!(q.notify(Notify::None), Ok(()));
+    assert_eq!(q.notify(Notify::None), Err(Error::Busy));
+}
+
 crate::instantiate!(
+    closing_a_dup_deregisters_but_setattr_does_not,
+    an_unlinked_queue_accepts_a_registration,
     signal_fires_once_on_empty_to_nonempty,
     registering_on_a_nonempty_queue_waits_for_drain_and_send,
     second_registration_is_busy_even_for_the_owner,
