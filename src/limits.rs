@@ -26,7 +26,9 @@ pub const MIN_MSGSIZEMAX: usize = 128;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Queues the namespace may hold for unprivileged creators (`queues_max`).
-    /// Any `i32` is accepted, as by the kernel; zero or negative forbids creation.
+    /// Any `i32` is accepted, as by the kernel. Zero forbids creation; a
+    /// negative value is compared as an unsigned int, as the kernel does,
+    /// so it lifts the limit in practice (see [`Limits::queues_exhausted`]).
     pub queues_max: i64,
     /// Highest capacity an unprivileged creator may ask for (`msg_max`).
     pub msg_max: usize,
@@ -84,6 +86,25 @@ impl Limits {
                 errno: crate::error::errno::EINVAL,
             })
         }
+    }
+
+    /// Whether an unprivileged caller may not create a queue in a namespace
+    /// already holding `count` queues (`ENOSPC`). The kernel compares
+    /// `queues_count >= queues_max` with both as `unsigned int`, so a
+    /// negative `queues_max` (e.g. -1, i.e. 4294967295) never stops anyone.
+    ///
+    /// ```
+    /// use mqtwin::Limits;
+    /// let l = |queues_max| Limits { queues_max, ..Limits::default() };
+    /// assert!(l(0).queues_exhausted(0));
+    /// assert!(l(2).queues_exhausted(2) && !l(2).queues_exhausted(1));
+    /// assert!(!l(-1).queues_exhausted(100_000));
+    /// ```
+    pub fn queues_exhausted(&self, count: usize) -> bool {
+        // `validate` keeps `queues_max` within `i32`; the kernel stores the
+        // written int in an unsigned field.
+        let max = u64::from(self.queues_max as i32 as u32);
+        count as u64 >= max
     }
 
     /// The attributes a new queue gets: `requested` (or the defaults when

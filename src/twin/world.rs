@@ -37,12 +37,20 @@ struct Table {
     next_id: u64,
 }
 
+/// Callers blocked in the namespace, and threads waiting for that number in
+/// `wait_blocked` (only they need a notification when it changes).
+#[derive(Debug, Default)]
+struct Blocked {
+    count: usize,
+    watchers: usize,
+}
+
 /// One twin namespace.
 #[derive(Debug)]
 pub(crate) struct World {
     table: Mutex<Table>,
     pub(crate) clock: Clock,
-    blocked: Mutex<usize>,
+    blocked: Mutex<Blocked>,
     blocked_changed: Condvar,
     faults: Option<Mutex<Faults>>,
     trace: Option<Mutex<Vec<TraceEvent>>>,
@@ -57,7 +65,7 @@ impl World {
             trace: trace.then(|| Mutex::new(Vec::new())),
             next_pid: Mutex::new(100),
             table: Mutex::default(),
-            blocked: Mutex::new(0),
+            blocked: Mutex::new(Blocked::default()),
             blocked_changed: Condvar::new(),
         }
     }
@@ -132,7 +140,18 @@ impl World {
     ) -> Result<Arc<QueueShared>, Error> {
         let mut t = self.table.lock();
         let exists = t.names.contains_key(comp);
-        self.fault(FaultSite::Open, !exists && opts.is_create())?;
+        // An injected fault strikes where the kernel would fail: EMFILE
+        // (descriptor) and ENOMEM first, ENOSPC at the queues_max check,
+        // ENFILE last (from `dentry_open`, after a new queue was created).
+        let fault = match &self.faults {
+            Some(f) => f.lock().roll(FaultSite::Open, !exists && opts.is_create()),
+            None => None,
+        };
+        let late_fault = match fault {
+            Some(e @ (Error::ResourceLimit | Error::OutOfMemory)) => return Err(e),
+            other => other,
+        };
+        let enfile = |e: &Option<Error>| matches!(e, Some(Error::Os { .. }));
         if let Some(&id) = t.names.get(comp) {
             let entry = t.queues.get_mut(&id).expect("named queues exist");
             if opts.is_create_new() {
@@ -147,6 +166,9 @@ impl World {
                     name: full_name.into(),
                 });
             }
+            if enfile(&late_fault) {
+                return Err(late_fault.unwrap_or(Error::OutOfMemory));
+            }
             entry.open += 1;
             return Ok(Arc::clone(&entry.queue));
         }
@@ -156,7 +178,9 @@ impl World {
             });
         }
         let privileged = who.capabilities.sys_resource;
-        if !privileged && t.queues.len() as i64 >= t.limits.queues_max {
+        if late_fault == Some(Error::TooManyQueues)
+            || (!privileged && t.limits.queues_exhausted(t.queues.len()))
+        {
             return Err(Error::TooManyQueues);
         }
         let requested = opts.requested_attributes(t.limits.defaults());
@@ -186,10 +210,14 @@ impl World {
             id,
             Entry {
                 queue: Arc::clone(&queue),
-                open: 1,
+                open: usize::from(!enfile(&late_fault)),
                 unlinked: false,
             },
         );
+        if enfile(&late_fault) {
+            // The queue exists (and is charged) but no descriptor was made.
+            return Err(late_fault.unwrap_or(Error::OutOfMemory));
+        }
         Ok(queue)
     }
 
@@ -246,41 +274,54 @@ impl World {
 
     /// Callers currently blocked in this namespace.
     pub(crate) fn blocked_count(&self) -> usize {
-        *self.blocked.lock()
+        self.blocked.lock().count
     }
 
     /// Waits until at least `n` callers are blocked in this namespace.
     pub(crate) fn wait_blocked(&self, n: usize) {
         let mut b = self.blocked.lock();
-        while *b < n {
+        b.watchers += 1;
+        while b.count < n {
             b = self.blocked_changed.wait(b);
         }
+        b.watchers -= 1;
     }
 
     /// As `wait_blocked`, giving up after `timeout` of real time.
     pub(crate) fn wait_blocked_timeout(&self, n: usize, timeout: std::time::Duration) -> bool {
         let end = std::time::Instant::now() + timeout;
         let mut b = self.blocked.lock();
-        while *b < n {
+        b.watchers += 1;
+        let reached = loop {
+            if b.count >= n {
+                break true;
+            }
             let now = std::time::Instant::now();
             if now >= end {
-                return false;
+                break false;
             }
             b = self.blocked_changed.wait_timeout(b, end - now);
-        }
-        true
+        };
+        b.watchers -= 1;
+        reached
     }
 
     /// `n` callers joined a waiter list.
     pub(crate) fn blocked(&self, n: usize) {
-        *self.blocked.lock() += n;
-        self.blocked_changed.notify_all();
+        let mut b = self.blocked.lock();
+        b.count += n;
+        if b.watchers > 0 {
+            self.blocked_changed.notify_all();
+        }
     }
 
     /// `n` callers left a waiter list (served or timed out).
     pub(crate) fn unblocked(&self, n: usize) {
-        *self.blocked.lock() -= n;
-        self.blocked_changed.notify_all();
+        let mut b = self.blocked.lock();
+        b.count -= n;
+        if b.watchers > 0 {
+            self.blocked_changed.notify_all();
+        }
     }
 }
 
