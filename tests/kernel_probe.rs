@@ -35,7 +35,11 @@ fn kernel_errnos(name: &[u8]) -> (i32, i32) {
         unsafe { libc::mq_close(fd) };
     }
     // SAFETY: valid C string.
-    let unlink = if unsafe { libc::mq_unlink(c.as_ptr()) } < 0 { last_errno() } else { 0 };
+    let unlink = if unsafe { libc::mq_unlink(c.as_ptr()) } < 0 {
+        last_errno()
+    } else {
+        0
+    };
     (open, unlink)
 }
 

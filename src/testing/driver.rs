@@ -51,33 +51,6 @@ impl TestQueue for crate::twin::Queue {
     }
 }
 
-#[cfg(all(target_os = "linux", feature = "posix"))]
-impl TestQueue for crate::posix::Queue {
-    fn duplicate(&self) -> Result<Self, Error> {
-        self.try_clone()
-    }
-
-    fn inspect(&self) -> Option<QueueFile> {
-        use std::os::fd::AsFd;
-        use std::os::unix::fs::FileExt;
-        // `read()` of an mqueue descriptor gives
-        // "QSIZE:<n> NOTIFY:<m> SIGNO:<s> NOTIFY_PID:<pid>" (and EBADF
-        // without read access).
-        let file = std::fs::File::from(self.as_fd().try_clone_to_owned().ok()?);
-        let mut buf = [0u8; 256];
-        let n = file.read_at(&mut buf, 0).ok()?;
-        let text = std::str::from_utf8(&buf[..n]).ok()?;
-        let field = |key: &str| -> Option<u64> {
-            let rest = &text[text.find(key)? + key.len()..];
-            rest.split_whitespace().next()?.parse().ok()
-        };
-        Some(QueueFile {
-            queued_bytes: usize::try_from(field("QSIZE:")?).ok()?,
-            notify_registered: field("NOTIFY_PID:")? != 0,
-        })
-    }
-}
-
 /// The names a run uses: a few valid ones under a per-run prefix (kernel
 /// names are global to the IPC namespace), the longest valid name, and
 /// broken ones.
@@ -205,6 +178,8 @@ pub enum Outcome {
     Readiness(Result<Readiness, Error>),
     /// `wait_ready`.
     Ready(Result<Readiness, Error>),
+    /// The sysctls were written.
+    LimitsSet,
 }
 
 /// The state of one open handle, compared after every step.
@@ -375,6 +350,13 @@ where
                 }
             }
             Op::Unlink { name, .. } => Outcome::Unlinked(self.ns.unlink(&self.names.name(name))),
+            Op::SetSysctls { sysctls } => {
+                // The namespace itself is changed by whoever runs the driver
+                // (writing sysctls needs root); the driver resolves sizes
+                // against the new limits from now on.
+                self.limits = sysctls.limits();
+                Outcome::LimitsSet
+            }
             Op::Close { handle, .. } => match self.pick(handle) {
                 None => Outcome::NoHandle,
                 Some(i) => {

@@ -28,8 +28,7 @@ pub const HORIZON: Duration = Duration::from_micros(20);
 /// A decoded `twin_vs_kernel` input.
 #[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]
 pub struct FuzzInput {
-    /// Unused by `twin_vs_kernel` (one user); kept so both targets decode
-    /// the same leading bytes the same way.
+    /// How many users act (1 + value % 3).
     pub users: u8,
     /// Namespace limits.
     pub sysctls: Sysctls,
@@ -319,10 +318,15 @@ fn check_state(twin: &Twin, group: &Group<Twin>, model: &Model, users: &[Credent
     }
 }
 
+/// Users of the `twin_vs_kernel` sandbox; an input acts as the first
+/// `1 + users % 3` of them.
+pub const FUZZ_KERNEL_USERS: u8 = 3;
+
 /// `twin_vs_kernel`: the ops on the twin and, in a [`Sandbox`](super::Sandbox)
-/// (private IPC namespace, a fresh unprivileged uid), on the kernel, compared
-/// after every step by [`Lockstep`](super::Lockstep). The sandbox is started
-/// on the first call and reused.
+/// (private IPC namespace, the [`twin_users`] with fresh uids and gids), on
+/// the kernel, compared after every step by [`Lockstep`](super::Lockstep).
+/// The sandbox is started on the first call and reused (so call it from one
+/// thread: the sandbox dies with the thread that started it).
 ///
 /// # Panics
 ///
@@ -339,14 +343,33 @@ pub fn twin_vs_kernel(data: &[u8]) {
         return;
     };
     let lockstep = LOCKSTEP.get_or_init(|| {
-        let user = Credentials::user(Sandbox::fresh_uid(0), Sandbox::fresh_uid(0));
-        match Lockstep::new(&[user], HORIZON) {
+        // The `twin_ops` users, with uids nothing else uses.
+        let users: Vec<Credentials> = twin_users()
+            .into_iter()
+            .zip(0..)
+            .map(|(c, k)| Credentials {
+                uid: Sandbox::fresh_uid(k),
+                gid: Sandbox::fresh_uid(8 + c.gid / 100),
+                groups: c
+                    .groups
+                    .iter()
+                    .map(|g| Sandbox::fresh_uid(8 + g / 100))
+                    .collect(),
+                ..c
+            })
+            .collect();
+        match Lockstep::new(&users, HORIZON) {
             Ok(l) => Mutex::new(l),
             Err(e) => panic!("twin_vs_kernel needs root (CAP_SYS_ADMIN, CAP_SETUID): {e}"),
         }
     });
     let mut lockstep = lockstep.lock().unwrap_or_else(|p| p.into_inner());
-    if let Err(d) = lockstep.run(&input.scenario()) {
+    let users = 1 + input.users % FUZZ_KERNEL_USERS;
+    let mut scenario = input.scenario();
+    for op in &mut scenario.ops {
+        *op = op.clone().with_who(op.who() % users);
+    }
+    if let Err(d) = lockstep.run(&scenario) {
         panic!("{d}");
     }
 }

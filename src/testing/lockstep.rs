@@ -94,19 +94,21 @@ impl Lockstep {
     ///
     /// The first [`Divergence`]; a kernel sandbox failure is reported as a
     /// divergence at step 0 with `what` = `"sandbox"`.
-    pub fn run(&mut self, scenario: &Scenario) -> Result<(), Divergence> {
+    pub fn run(&mut self, scenario: &Scenario) -> Result<(), Box<Divergence>> {
         let limits = scenario.sysctls.limits();
-        let setup_failure = |twin: String, kernel: String| Divergence {
-            step: 0,
-            op: scenario
-                .ops
-                .first()
-                .cloned()
-                .unwrap_or(Op::Attributes { who: 0, handle: 0 }),
-            what: "sandbox".into(),
-            twin,
-            kernel,
-            history: Vec::new(),
+        let setup_failure = |twin: String, kernel: String| {
+            Box::new(Divergence {
+                step: 0,
+                op: scenario
+                    .ops
+                    .first()
+                    .cloned()
+                    .unwrap_or(Op::Attributes { who: 0, handle: 0 }),
+                what: "sandbox".into(),
+                twin,
+                kernel,
+                history: Vec::new(),
+            })
         };
         let records = self
             .kernel
@@ -124,15 +126,16 @@ impl Lockstep {
         let mut history = Vec::new();
         for (step, (op, rec)) in scenario.ops.iter().zip(&records).enumerate() {
             let outcome = format!("{:?}", group.apply(op));
-            let diverge =
-                |what: String, twin: String, kernel: String, history: &Vec<String>| Divergence {
+            let diverge = |what: String, twin: String, kernel: String, history: &Vec<String>| {
+                Box::new(Divergence {
                     step,
                     op: op.clone(),
                     what,
                     twin,
                     kernel,
                     history: history.clone(),
-                };
+                })
+            };
             if outcome != rec.outcome {
                 return Err(diverge(
                     "outcome".into(),

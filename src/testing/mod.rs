@@ -6,7 +6,7 @@
 //!   [`When::JustBeforeEpoch`], ...), so one sequence means the same thing on
 //!   every backend. With the `arbitrary` feature it derives
 //!   `arbitrary::Arbitrary`; [`Scenario`] adds the namespace limits.
-//! - [`Driver`] applies ops to one [`Namespace`](crate::Namespace) as one
+//! - [`Driver`] applies ops to one [`Namespace`] as one
 //!   user, owns the handles, never blocks past a short horizon, never panics,
 //!   and reports an [`Outcome`] (the whole `Result`, received bytes and
 //!   priority, attributes) that compares with `==` across backends.
@@ -63,12 +63,17 @@ pub use sandbox::{Sandbox, StepRecord};
 use crate::queue::Namespace;
 use crate::twin::{Credentials, Twin};
 
+/// Changes a namespace's limits.
+type SetLimits = Box<dyn Fn(crate::Limits) -> Result<(), crate::Error>>;
+
 /// One [`Driver`] per simulated user; an op goes to user `who % users`.
 pub struct Group<N: Namespace>
 where
     N::Queue: TestQueue,
 {
     drivers: Vec<Driver<N>>,
+    /// Applies [`Op::SetSysctls`] to the namespace (set by [`Group::twin`]).
+    set_limits: Option<SetLimits>,
 }
 
 impl<N: Namespace> Group<N>
@@ -78,7 +83,21 @@ where
     /// A group of these drivers (at least one).
     pub fn new(drivers: Vec<Driver<N>>) -> Self {
         assert!(!drivers.is_empty(), "a group needs at least one driver");
-        Group { drivers }
+        Group {
+            drivers,
+            set_limits: None,
+        }
+    }
+
+    /// How [`Op::SetSysctls`] changes the namespace; without it, the op
+    /// only tells the drivers the new limits and the caller changes the
+    /// namespace (as the kernel sandbox's root process does).
+    pub fn on_set_sysctls(
+        mut self,
+        f: impl Fn(crate::Limits) -> Result<(), crate::Error> + 'static,
+    ) -> Self {
+        self.set_limits = Some(Box::new(f));
+        self
     }
 
     /// The drivers, by user.
@@ -91,8 +110,20 @@ where
         usize::from(op.who()) % self.drivers.len()
     }
 
-    /// Applies `op` as its user.
+    /// Applies `op` as its user. [`Op::SetSysctls`] changes the namespace
+    /// (see [`on_set_sysctls`](Group::on_set_sysctls)) and goes to every
+    /// driver, as they resolve sizes against the limits.
     pub fn apply(&mut self, op: &Op) -> Outcome {
+        if let Op::SetSysctls { sysctls } = op {
+            if let Some(set) = &self.set_limits {
+                if let Err(e) = set(sysctls.limits()) {
+                    return Outcome::Opened(Err(e));
+                }
+            }
+            for d in &mut self.drivers {
+                d.apply(op);
+            }
+        }
         let i = self.user_of(op);
         self.drivers[i].apply(op)
     }
@@ -144,6 +175,8 @@ impl Group<Twin> {
                 })
                 .collect()
         };
-        Ok((base, Group::new(drivers)))
+        let ns = base.clone();
+        let group = Group::new(drivers).on_set_sysctls(move |l| ns.set_limits(l));
+        Ok((base, group))
     }
 }

@@ -645,7 +645,10 @@ impl Model {
                         return Outcome::Opened(Err(Error::NotFound { name }));
                     }
                     let privileged = who.capabilities.sys_resource;
-                    if !privileged && self.queues.len() as i64 >= self.limits.queues_max {
+                    // `queues_count >= queues_max`, both unsigned ints in the
+                    // kernel: a negative `queues_max` is no limit.
+                    let max = u64::from(self.limits.queues_max as i32 as u32);
+                    if !privileged && self.queues.len() as u64 >= max {
                         return Outcome::Opened(Err(Error::TooManyQueues));
                     }
                     let dc = self.limits.msg_max.min(self.limits.msg_default);
@@ -773,6 +776,10 @@ impl Model {
                     Outcome::Attributes(Ok(self.attributes(&self.descs[&self.handles[u][i]])))
                 }
             },
+            Op::SetSysctls { sysctls } => {
+                self.limits = sysctls.limits();
+                Outcome::LimitsSet
+            }
             Op::Notify { handle, how, .. } => {
                 let Some(i) = self.pick(u, handle) else {
                     return Outcome::NoHandle;

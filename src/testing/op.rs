@@ -95,6 +95,13 @@ pub enum Op {
         /// Which of its handles.
         handle: u8,
     },
+    /// Writes the namespace's sysctls (as root would): later creations use
+    /// the new limits, existing queues keep their attributes. Acts on the
+    /// namespace, not as a user.
+    SetSysctls {
+        /// The new values.
+        sysctls: Sysctls,
+    },
     /// `notify` (only kinds that deliver nothing, so the kernel side needs
     /// no signal handling).
     Notify {
@@ -148,6 +155,7 @@ impl Op {
             | Op::CancelNotify { who, .. }
             | Op::Readiness { who, .. }
             | Op::WaitReady { who, .. } => who,
+            Op::SetSysctls { .. } => 0,
         }
     }
 
@@ -166,6 +174,7 @@ impl Op {
             | Op::CancelNotify { who, .. }
             | Op::Readiness { who, .. }
             | Op::WaitReady { who, .. } => *who = new,
+            Op::SetSysctls { .. } => {}
         }
         self
     }
@@ -545,7 +554,8 @@ impl Wait {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Sysctls {
-    /// `queues_max`: 0..=4, or the default 256 for any value above 4.
+    /// `queues_max`: 0..=4; -1 (forbids creation, as 0 does) for values
+    /// below -1; the default 256 for -1 and values above 4.
     pub queues_max: i8,
     /// `msg_max`: 1..=12, or the default 10 for 0.
     pub msg_max: u8,
@@ -581,6 +591,7 @@ impl Sysctls {
         Limits {
             queues_max: match self.queues_max {
                 q @ 0..=4 => i64::from(q),
+                q if q < -1 => -1,
                 _ => d.queues_max,
             },
             msg_max: count(self.msg_max, d.msg_max),
@@ -609,6 +620,7 @@ pub struct Scenario {
 
 /// A compact binary form of [`Op`] and [`Sysctls`], so a scenario can be
 /// handed to a helper process (the kernel side of a lockstep run).
+#[cfg(all(target_os = "linux", feature = "posix"))]
 pub(crate) mod wire {
     use super::*;
 
@@ -755,6 +767,7 @@ pub(crate) mod wire {
         9 => CancelNotify { who, handle },
         10 => Readiness { who, handle },
         11 => WaitReady { who, handle, interest, deadline },
+        12 => SetSysctls { sysctls },
     });
 
     impl Wire for Sysctls {
@@ -779,11 +792,12 @@ pub(crate) mod wire {
 
 #[cfg(test)]
 mod tests {
-    use super::wire::Wire;
     use super::*;
 
+    #[cfg(all(target_os = "linux", feature = "posix"))]
     #[test]
     fn wire_round_trip() {
+        use super::wire::Wire;
         let ops = vec![
             Op::Open {
                 who: 3,
@@ -829,6 +843,15 @@ mod tests {
                 how: NotifySel::SignalZero { value: 3 },
             },
             Op::CancelNotify { who: 2, handle: 1 },
+            Op::SetSysctls {
+                sysctls: Sysctls {
+                    queues_max: 2,
+                    msg_max: 3,
+                    msgsize_max: 4,
+                    msg_default: 5,
+                    msgsize_default: 6,
+                },
+            },
             Op::Readiness { who: 2, handle: 1 },
             Op::WaitReady {
                 who: 0,

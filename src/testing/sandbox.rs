@@ -32,9 +32,37 @@ use crate::posix::Kernel;
 use crate::queue::Namespace;
 use crate::twin::{Capabilities, Credentials};
 
-use super::driver::{Driver, NamePool};
+use crate::error::Error;
+
+use super::driver::{Driver, NamePool, QueueFile, TestQueue};
 use super::op::wire::Wire;
 use super::op::{Op, Sysctls};
+
+impl TestQueue for crate::posix::Queue {
+    fn duplicate(&self) -> Result<Self, Error> {
+        self.try_clone()
+    }
+
+    fn inspect(&self) -> Option<QueueFile> {
+        // `read()` of an mqueue descriptor gives
+        // "QSIZE:<n> NOTIFY:<m> SIGNO:<s> NOTIFY_PID:<pid>" (EBADF without
+        // read access). Read through this very descriptor: closing a `dup`
+        // would remove this process's notification registration.
+        let mut buf = [0u8; 256];
+        // SAFETY: `buf` is valid for `buf.len()` bytes; the descriptor is open.
+        let n = unsafe { libc::pread(self.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let n = usize::try_from(n).ok()?;
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        let field = |key: &str| -> Option<u64> {
+            let rest = &text[text.find(key)? + key.len()..];
+            rest.split_whitespace().next()?.parse().ok()
+        };
+        Some(QueueFile {
+            queued_bytes: usize::try_from(field("QSIZE:")?).ok()?,
+            notify_registered: field("NOTIFY_PID:")? != 0,
+        })
+    }
+}
 
 /// Serialises forks of this process: a fork while another thread holds a
 /// lock the child needs could deadlock the child.
@@ -358,6 +386,23 @@ fn write_sysctls(l: &crate::Limits) -> Result<(), String> {
     Ok(())
 }
 
+/// Closes every descriptor above 2 except `keep`.
+fn close_other_fds(keep: &[libc::c_int]) {
+    let fds: Vec<libc::c_int> = std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds {
+        if fd > 2 && !keep.contains(&fd) {
+            // SAFETY: closing a descriptor this process no longer uses; the
+            // directory handle listed above is already closed (EBADF then).
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
 /// The controller process: private namespace, user processes, scenarios.
 fn controller(
     parent: libc::pid_t,
@@ -370,6 +415,10 @@ fn controller(
     if !die_with_parent(parent) {
         return;
     }
+    // Descriptors inherited from the test process (other sandboxes' pipes,
+    // other tests' queues) must not stay open here: an open queue
+    // descriptor keeps an unlinked queue, and its rlimit charge, alive.
+    close_other_fds(&[from.as_raw_fd(), to.as_raw_fd()]);
     // SAFETY: unshare on this single-threaded process.
     if unsafe { libc::unshare(libc::CLONE_NEWIPC) } != 0 {
         let e = std::io::Error::last_os_error();
@@ -452,6 +501,15 @@ fn scenario(procs: &mut [UserProc], body: &[u8], unlink_all: &dyn Fn()) -> Resul
         let op = Op::get(&mut inp).ok_or("bad op")?;
         let raw = &before[..before.len() - inp.len()];
         let who = usize::from(op.who()) % procs.len();
+        if let Op::SetSysctls { sysctls } = op {
+            // Root writes the sysctls; every user's driver learns the limits.
+            write_sysctls(&sysctls.limits())?;
+            for (i, p) in procs.iter_mut().enumerate() {
+                if i != who {
+                    ask(p, b'S', raw)?;
+                }
+            }
+        }
         put_bytes(&mut out, &ask(&mut procs[who], b'S', raw)?);
         for p in procs.iter_mut() {
             put_bytes(&mut out, &ask(p, b'A', &[])?);

@@ -7,10 +7,11 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::SystemTime;
 
+use crate::deadline::MQ_PRIO_MAX;
 use crate::error::Error;
 use crate::notify::{Interest, Notify, Readiness, SignalInfo, SI_MESGQ};
 use crate::queue::Received;
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::sync::{Arc, AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 
 use super::clock::Sleeper;
 use super::fault::FaultSite;
@@ -46,13 +47,9 @@ const NIL: u32 = u32::MAX;
 /// of allocating (steady traffic of equal-sized messages allocates nothing).
 const SPARE_BYTES: usize = 64 * 1024;
 
-/// One message slot: a payload and the next slot of its priority's FIFO (or
-/// of the free list).
-#[derive(Debug)]
-struct Node {
-    msg: Box<[u8]>,
-    next: u32,
-}
+/// Priorities in use at which the index turns dense (a bitmap and an array
+/// of all 32,768 FIFOs, 260 KiB, i.e. at most 16 bytes per priority in use).
+const DENSE_AT: usize = 16_384;
 
 /// Oldest and newest slot of one priority.
 #[derive(Debug, Clone, Copy)]
@@ -61,24 +58,144 @@ struct Fifo {
     tail: u32,
 }
 
+impl Fifo {
+    /// A priority not in use (dense index).
+    const UNUSED: Fifo = Fifo {
+        head: NIL,
+        tail: NIL,
+    };
+}
+
+/// Every priority in use, except the highest (kept in [`Messages::top`]),
+/// with its FIFO.
+///
+/// Sparse (an ordered map, one entry per priority in use, like the kernel's
+/// tree) while few priorities are in use; dense once [`DENSE_AT`] are:
+/// then finding, adding and removing a priority is a few bit operations
+/// whatever the number of priorities. It stays dense for the queue's life.
+#[derive(Debug)]
+enum Index {
+    Sparse(BTreeMap<u32, Fifo>),
+    Dense(Box<Dense>),
+}
+
+/// The dense index: a FIFO per priority (`head == NIL` when unused), a bit
+/// per priority in use, and a bit per non-zero word of those.
+#[derive(Debug)]
+struct Dense {
+    fifos: Vec<Fifo>,
+    bits: Vec<u64>,
+    summary: [u64; Dense::SUMMARY],
+}
+
+impl Dense {
+    const WORDS: usize = MQ_PRIO_MAX as usize / 64;
+    const SUMMARY: usize = Dense::WORDS / 64;
+
+    fn new() -> Box<Self> {
+        Box::new(Dense {
+            fifos: vec![Fifo::UNUSED; MQ_PRIO_MAX as usize],
+            bits: vec![0; Dense::WORDS],
+            summary: [0; Dense::SUMMARY],
+        })
+    }
+
+    fn insert(&mut self, priority: u32, fifo: Fifo) {
+        let (p, w) = (priority as usize, priority as usize / 64);
+        self.fifos[p] = fifo;
+        self.bits[w] |= 1 << (p % 64);
+        self.summary[w / 64] |= 1 << (w % 64);
+    }
+
+    fn pop_last(&mut self) -> Option<(u32, Fifo)> {
+        let s = self.summary.iter().rposition(|&s| s != 0)?;
+        let w = s * 64 + 63 - self.summary[s].leading_zeros() as usize;
+        let p = w * 64 + 63 - self.bits[w].leading_zeros() as usize;
+        self.bits[w] &= !(1 << (p % 64));
+        if self.bits[w] == 0 {
+            self.summary[s] &= !(1 << (w % 64));
+        }
+        let fifo = std::mem::replace(&mut self.fifos[p], Fifo::UNUSED);
+        Some((p as u32, fifo))
+    }
+}
+
+impl Index {
+    /// The FIFO of `priority` if in use; otherwise adds `new` for it.
+    fn get_or_insert(&mut self, priority: u32, new: Fifo) -> Option<&mut Fifo> {
+        self.densify();
+        match self {
+            Index::Sparse(map) => match map.entry(priority) {
+                Entry::Occupied(o) => Some(o.into_mut()),
+                Entry::Vacant(v) => {
+                    v.insert(new);
+                    None
+                }
+            },
+            Index::Dense(d) => {
+                if d.fifos[priority as usize].head != NIL {
+                    return Some(&mut d.fifos[priority as usize]);
+                }
+                d.insert(priority, new);
+                None
+            }
+        }
+    }
+
+    /// Adds `priority`, not in use yet.
+    fn insert(&mut self, priority: u32, fifo: Fifo) {
+        self.densify();
+        match self {
+            Index::Sparse(map) => {
+                map.insert(priority, fifo);
+            }
+            Index::Dense(d) => d.insert(priority, fifo),
+        }
+    }
+
+    /// Removes and returns the highest priority in use.
+    fn pop_last(&mut self) -> Option<(u32, Fifo)> {
+        match self {
+            Index::Sparse(map) => map.pop_last(),
+            Index::Dense(d) => d.pop_last(),
+        }
+    }
+
+    /// Turns a sparse index holding [`DENSE_AT`] priorities dense.
+    fn densify(&mut self) {
+        if let Index::Sparse(map) = self {
+            if map.len() >= DENSE_AT {
+                let mut d = Dense::new();
+                for (&p, &f) in map.iter() {
+                    d.insert(p, f);
+                }
+                *self = Index::Dense(d);
+            }
+        }
+    }
+}
+
 /// Messages in per-priority FIFOs (`msg_insert`/`msg_get`).
 ///
-/// All messages of a queue live in one slab of slots, linked per priority.
-/// The highest priority's FIFO is kept aside in `top` (the kernel caches
-/// its tree's rightmost node the same way); an ordered index maps every
-/// other priority in use to its FIFO. A queue thus holds one entry per used
-/// priority, as the kernel's tree, and a message costs its payload, one
-/// 24-byte slot and its share of the index: no allocation per message beyond
-/// the payload, and traffic at one priority never touches the index.
+/// All messages of a queue live in one slab of slots (a payload and the
+/// next slot of its FIFO, in two parallel arrays), linked per priority. The
+/// highest priority's FIFO is kept aside in `top` (the kernel caches its
+/// tree's rightmost node the same way); an [`Index`] holds the others. A
+/// message costs its payload, 20 bytes of slot and its share of the index:
+/// no allocation per message beyond the payload, and traffic at one
+/// priority never touches the index.
 #[derive(Debug)]
 pub(crate) struct Messages {
-    slots: Vec<Node>,
+    /// Slot payloads; a free slot may keep its old payload for reuse.
+    msgs: Vec<Box<[u8]>>,
+    /// Next slot of the same FIFO (or of the free list); `NIL` ends it.
+    next: Vec<u32>,
     /// Free slots, linked through `next`.
     free: u32,
     /// The highest priority in use and its FIFO; `None` iff empty.
     top: Option<(u32, Fifo)>,
     /// The other priorities in use, all below `top`'s.
-    index: BTreeMap<u32, Fifo>,
+    index: Index,
     /// The queue's capacity: the slab never grows beyond it.
     limit: usize,
     count: usize,
@@ -90,10 +207,11 @@ pub(crate) struct Messages {
 impl Messages {
     pub(crate) fn new(capacity: usize) -> Self {
         Messages {
-            slots: Vec::new(),
+            msgs: Vec::new(),
+            next: Vec::new(),
             free: NIL,
             top: None,
-            index: BTreeMap::new(),
+            index: Index::Sparse(BTreeMap::new()),
             limit: capacity,
             count: 0,
             bytes: 0,
@@ -111,32 +229,34 @@ impl Messages {
     }
 
     /// A free slot (its old payload, if any, still in it).
-    fn free_slot(&mut self) -> u32 {
+    fn free_slot(&mut self) -> usize {
         if self.free != NIL {
-            let i = self.free;
-            self.free = self.slots[i as usize].next;
+            let i = self.free as usize;
+            self.free = self.next[i];
             return i;
         }
-        let len = self.slots.len();
-        if len == self.slots.capacity() {
+        let len = self.msgs.len();
+        if len == self.msgs.capacity() {
             // Grow by half, never past the capacity: a full queue's slab
             // wastes at most a third of itself.
             let target = (len + len / 2).max(4).min(self.limit.max(len + 1));
-            self.slots.reserve_exact(target - len);
+            self.msgs.reserve_exact(target - len);
+            self.next.reserve_exact(target - len);
         }
-        self.slots.push(Node {
-            msg: Box::default(),
-            next: NIL,
-        });
-        len as u32
+        self.msgs.push(Box::default());
+        self.next.push(NIL);
+        len
     }
 
     /// Links slot `i` at the tail of `priority`'s FIFO.
-    fn link(&mut self, i: u32, len: usize, priority: u32) {
+    fn link(&mut self, i: usize, len: usize, priority: u32) {
         self.count += 1;
         self.bytes += len;
-        self.slots[i as usize].next = NIL;
-        let new = Fifo { head: i, tail: i };
+        self.next[i] = NIL;
+        let new = Fifo {
+            head: i as u32,
+            tail: i as u32,
+        };
         let fifo = match &mut self.top {
             None => {
                 self.top = Some((priority, new));
@@ -149,27 +269,24 @@ impl Messages {
                 self.index.insert(p, below);
                 return;
             }
-            Some(_) => match self.index.entry(priority) {
-                Entry::Vacant(v) => {
-                    v.insert(new);
-                    return;
-                }
-                Entry::Occupied(o) => o.into_mut(),
+            Some(_) => match self.index.get_or_insert(priority, new) {
+                Some(fifo) => fifo,
+                None => return,
             },
         };
-        self.slots[fifo.tail as usize].next = i;
-        fifo.tail = i;
+        self.next[fifo.tail as usize] = i as u32;
+        fifo.tail = i as u32;
     }
 
     /// Queues a copy of `msg`.
     fn push(&mut self, msg: &[u8], priority: u32) {
         let i = self.free_slot();
-        let slot = &mut self.slots[i as usize];
-        self.spare -= slot.msg.len();
-        if slot.msg.len() == msg.len() {
-            slot.msg.copy_from_slice(msg);
+        let slot = &mut self.msgs[i];
+        self.spare -= slot.len();
+        if slot.len() == msg.len() {
+            slot.copy_from_slice(msg);
         } else {
-            slot.msg = msg.into();
+            *slot = msg.into();
         }
         self.link(i, msg.len(), priority);
     }
@@ -178,9 +295,8 @@ impl Messages {
     fn push_owned(&mut self, msg: Box<[u8]>, priority: u32) {
         let i = self.free_slot();
         let len = msg.len();
-        let slot = &mut self.slots[i as usize];
-        self.spare -= slot.msg.len();
-        slot.msg = msg;
+        self.spare -= self.msgs[i].len();
+        self.msgs[i] = msg;
         self.link(i, len, priority);
     }
 
@@ -189,22 +305,21 @@ impl Messages {
     fn pop_into(&mut self, buf: &mut [u8]) -> Option<(usize, u32)> {
         let (priority, fifo) = self.top.as_mut()?;
         let priority = *priority;
-        let i = fifo.head;
-        let slot = &mut self.slots[i as usize];
-        if slot.next == NIL {
-            self.top = self.index.pop_last();
-        } else {
-            fifo.head = slot.next;
+        let i = fifo.head as usize;
+        match self.next[i] {
+            NIL => self.top = self.index.pop_last(),
+            next => fifo.head = next,
         }
-        let len = slot.msg.len();
-        buf[..len].copy_from_slice(&slot.msg);
+        let slot = &mut self.msgs[i];
+        let len = slot.len();
+        buf[..len].copy_from_slice(slot);
         if self.spare + len <= SPARE_BYTES {
             self.spare += len;
         } else {
-            slot.msg = Box::default();
+            *slot = Box::default();
         }
-        slot.next = self.free;
-        self.free = i;
+        self.next[i] = self.free;
+        self.free = i as u32;
         self.count -= 1;
         self.bytes -= len;
         Some((len, priority))
@@ -228,10 +343,19 @@ enum Slot {
 
 /// One blocked caller. Its slot is only read or written with the queue lock
 /// held; its own lock is uncontended and exists to satisfy the type system.
+///
+/// A waiter first spins briefly (without the queue lock) and only then
+/// sleeps on `cv`; a waker notifies `cv` only when the waiter sleeps, so a
+/// hand-over to a waiter that is still spinning costs no system call.
 #[derive(Debug)]
 pub(crate) struct Waiter {
     cv: Condvar,
     slot: Mutex<Slot>,
+    /// Set, under the queue lock, when the slot is filled; a spinning
+    /// waiter watches it without the lock.
+    served: AtomicBool,
+    /// Set and cleared under the queue lock around the sleep on `cv`.
+    sleeping: AtomicBool,
 }
 
 impl Waiter {
@@ -239,9 +363,53 @@ impl Waiter {
         Arc::new(Waiter {
             cv: Condvar::new(),
             slot: Mutex::new(slot),
+            served: AtomicBool::new(false),
+            sleeping: AtomicBool::new(false),
         })
     }
+
+    /// Fills the slot of a blocked sender or receiver, with the queue lock
+    /// held (which is what makes `sleeping` exact). Returns the old slot and
+    /// whether the waiter sleeps: then the caller must [`wake`](Self::wake)
+    /// it, preferably after releasing the queue lock, so that the woken
+    /// thread does not at once block again on that lock.
+    fn serve(&self, slot: Slot) -> (Slot, bool) {
+        let old = std::mem::replace(&mut *self.slot.lock(), slot);
+        self.served.store(true, Ordering::Release);
+        (old, self.sleeping.load(Ordering::Relaxed))
+    }
+
+    /// Wakes a served waiter that [`serve`](Self::serve) found asleep. Safe
+    /// after the queue lock is released: the waiter sleeps until notified
+    /// (or wakes spuriously, sees its slot filled and leaves).
+    fn wake(&self) {
+        self.cv.notify_all();
+    }
+
+    /// Spins for a few microseconds, without the queue lock, waiting to be
+    /// served. Most hand-overs between running threads land here, which
+    /// spares both sides a sleep and a wake-up. It never yields: on a busy
+    /// machine a yield can cost a whole time slice, a sleep only a wake-up.
+    fn spin(&self) {
+        // loom explores every step of a spin loop; the sleep path alone
+        // covers the same orderings.
+        if cfg!(mqtwin_loom) {
+            return;
+        }
+        for step in 0..SPIN_STEPS {
+            if self.served.load(Ordering::Acquire) {
+                return;
+            }
+            for _ in 0..(1 << step) {
+                std::hint::spin_loop();
+            }
+        }
+    }
 }
+
+/// Spin rounds before a waiter sleeps: 1, 2, 4, … 64 pause instructions
+/// (127 in all, a few microseconds), checking in between.
+const SPIN_STEPS: u32 = 7;
 
 /// Wakes a waiter when virtual time reaches its deadline. Taking the queue
 /// lock first means the waiter is either before its deadline check (and will
@@ -362,9 +530,12 @@ impl QueueShared {
         if let Some(receiver) = st.recv_waiters.pop_front() {
             // pipelined_send: the message goes straight to the first waiting
             // receiver and is never queued; no notification fires.
-            *receiver.slot.lock() = Slot::Delivered(msg.into(), priority);
+            let (_, asleep) = receiver.serve(Slot::Delivered(msg.into(), priority));
             world.unblocked(1);
-            receiver.cv.notify_all();
+            drop(st);
+            if asleep {
+                receiver.wake();
+            }
             return Ok(());
         }
         st.messages.push(msg, priority);
@@ -390,15 +561,20 @@ impl QueueShared {
         if let Some((len, priority)) = st.messages.pop_into(buf) {
             // pipelined_receive: the first blocked sender's message moves in
             // at once, so the queue stays full; this never notifies.
+            let mut asleep = None;
             if let Some(sender) = st.send_waiters.pop_front() {
-                let taken = std::mem::replace(&mut *sender.slot.lock(), Slot::Sent);
-                if let Slot::Sending(m, p) = taken {
+                let (old, sleeps) = sender.serve(Slot::Sent);
+                if let Slot::Sending(m, p) = old {
                     st.messages.push_owned(m, p);
                 }
                 world.unblocked(1);
-                sender.cv.notify_all();
+                asleep = sleeps.then_some(sender);
             }
             st.changed();
+            drop(st);
+            if let Some(sender) = asleep {
+                sender.wake();
+            }
             return Ok(Received { len, priority });
         }
         if nonblocking {
@@ -427,10 +603,10 @@ impl QueueShared {
 
     /// Sleeps as a queued waiter until served or until `deadline` (`wq_sleep`).
     /// A waiter served before it notices its deadline succeeds.
-    fn wait(
-        self: &Arc<Self>,
+    fn wait<'a>(
+        self: &'a Arc<Self>,
         world: &World,
-        mut st: MutexGuard<'_, QueueState>,
+        mut st: MutexGuard<'a, QueueState>,
         waiter: &Arc<Waiter>,
         deadline: Option<SystemTime>,
         list: fn(&mut QueueState) -> &mut VecDeque<Arc<Waiter>>,
@@ -444,6 +620,7 @@ impl QueueShared {
             })
         });
         world.blocked(1);
+        let mut spun = false;
         loop {
             {
                 let mut slot = waiter.slot.lock();
@@ -457,7 +634,16 @@ impl QueueShared {
                 world.unblocked(1);
                 return Err(Error::TimedOut);
             }
+            if !spun {
+                spun = true;
+                drop(st);
+                waiter.spin();
+                st = self.state.lock();
+                continue;
+            }
+            waiter.sleeping.store(true, Ordering::Relaxed);
             st = world.clock.sleep(&waiter.cv, st, deadline);
+            waiter.sleeping.store(false, Ordering::Relaxed);
         }
     }
 
@@ -578,9 +764,82 @@ mod tests {
             std::iter::from_fn(|| m.pop_into(&mut buf).map(|(_, p)| (buf[0], p))).collect();
         assert_eq!(
             order,
-            [(b'B', 5), (b'D', 5), (b'G', 5), (b'A', 1), (b'C', 1), (b'H', 1), (b'E', 0)]
+            [
+                (b'B', 5),
+                (b'D', 5),
+                (b'G', 5),
+                (b'A', 1),
+                (b'C', 1),
+                (b'H', 1),
+                (b'E', 0)
+            ]
         );
         assert_eq!((m.len(), m.bytes()), (0, 0));
-        assert!(m.slots.len() <= 8);
+        assert!(m.msgs.len() <= 8);
+    }
+
+    /// Random sends and receives over all 32,768 priorities, through the
+    /// sparse index, its switch to dense and the dense index, against a
+    /// plain model (a FIFO per priority).
+    #[test]
+    fn index_matches_a_model_sparse_and_dense() {
+        let cap = 40_000;
+        let mut m = Messages::new(cap);
+        let mut model: BTreeMap<u32, VecDeque<Vec<u8>>> = BTreeMap::new();
+        let mut buf = vec![0u8; 8];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut seq = 0u32;
+        // Fill towards 30,000 messages (crossing DENSE_AT priorities), then drain.
+        for round in 0..120_000 {
+            let filling = round < 80_000;
+            let r = next();
+            let send = m.len() < cap && (m.len() == 0 || (filling && r % 4 != 0) || r % 3 == 0);
+            if send {
+                let priority = (r >> 16) as u32 % MQ_PRIO_MAX;
+                seq += 1;
+                let msg = seq.to_le_bytes()[..(r % 5) as usize].to_vec();
+                if r & 8 == 0 {
+                    m.push(&msg, priority);
+                } else {
+                    m.push_owned(msg.clone().into(), priority);
+                }
+                model.entry(priority).or_default().push_back(msg);
+            } else {
+                let got = m
+                    .pop_into(&mut buf)
+                    .map(|(len, p)| (buf[..len].to_vec(), p));
+                let want = model.last_entry().map(|mut e| {
+                    let msg = e.get_mut().pop_front().unwrap();
+                    let p = *e.key();
+                    if e.get().is_empty() {
+                        e.remove();
+                    }
+                    (msg, p)
+                });
+                assert_eq!(got, want, "round {round}");
+            }
+            if round % 4096 == 0 {
+                assert_eq!(m.len(), model.values().map(VecDeque::len).sum::<usize>());
+            }
+        }
+        assert!(matches!(m.index, Index::Dense(_)));
+        while let Some((len, p)) = m.pop_into(&mut buf) {
+            let mut e = model.last_entry().unwrap();
+            assert_eq!(
+                (buf[..len].to_vec(), p),
+                (e.get_mut().pop_front().unwrap(), *e.key())
+            );
+            if e.get().is_empty() {
+                e.remove();
+            }
+        }
+        assert!(model.is_empty());
+        assert_eq!((m.len(), m.bytes()), (0, 0));
     }
 }
