@@ -60,6 +60,23 @@ struct Case {
 struct Measured {
     bytes_per_msg: f64,
     allocs_per_msg: f64,
+    /// The same growth as glibc's heap sees it (chunk headers and rounding
+    /// included), where available.
+    heap_per_msg: Option<f64>,
+}
+
+/// Bytes glibc's allocator has handed out, chunk overhead included.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn heap_in_use() -> Option<usize> {
+    // SAFETY: mallinfo2 only reads the allocator's statistics.
+    let m = unsafe { libc::mallinfo2() };
+    // Chunks in use in the heap arenas, plus blocks obtained with mmap.
+    Some(m.uordblks + m.hblkhd)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_in_use() -> Option<usize> {
+    None
 }
 
 fn measure(case: &Case) -> Measured {
@@ -74,17 +91,20 @@ fn measure(case: &Case) -> Measured {
         )
         .unwrap();
     let step = mqtwin::deadline::MQ_PRIO_MAX / case.priorities;
+    let heap0 = heap_in_use();
     let (bytes0, allocs0) = (LIVE.load(Relaxed), ALLOCS.load(Relaxed));
     for i in 0..case.messages {
         q.try_send(&MSG, (i as u32 % case.priorities) * step)
             .unwrap();
     }
     let (bytes1, allocs1) = (LIVE.load(Relaxed), ALLOCS.load(Relaxed));
+    let heap1 = heap_in_use();
     assert_eq!(q.attributes().unwrap().current_messages, case.messages);
     let n = case.messages as f64;
     Measured {
         bytes_per_msg: (bytes1 as f64 - bytes0 as f64) / n,
         allocs_per_msg: (allocs1 - allocs0) as f64 / n,
+        heap_per_msg: heap0.zip(heap1).map(|(a, b)| (b as f64 - a as f64) / n),
     }
 }
 
@@ -137,16 +157,20 @@ fn main() {
     for case in &cases {
         let m = measure(case);
         let overhead = m.bytes_per_msg - MSG_LEN as f64;
+        let heap = m
+            .heap_per_msg
+            .map_or(String::new(), |h| format!("  glibc heap {h:.1} bytes/msg"));
         println!(
-            "memory: {:<45} {:>7.1} bytes/msg (payload + {:>5.1})  {:.3} allocations/msg  {}",
+            "memory: {:<45} {:>7.1} bytes/msg (payload + {:>5.1})  {:.3} allocations/msg{heap}  {}",
             case.name,
             m.bytes_per_msg,
             overhead,
             m.allocs_per_msg,
             if overhead <= 64.0 { "met" } else { "MISSED" }
         );
+        let heap = m.heap_per_msg.map_or("null".into(), |h| format!("{h:.2}"));
         json.push(format!(
-            "{{\"case\": \"{}\", \"messages\": {}, \"priorities\": {}, \"bytes_per_msg\": {:.2}, \"allocs_per_msg\": {:.4}}}",
+            "{{\"case\": \"{}\", \"messages\": {}, \"priorities\": {}, \"bytes_per_msg\": {:.2}, \"allocs_per_msg\": {:.4}, \"heap_per_msg\": {heap}}}",
             case.name, case.messages, case.priorities, m.bytes_per_msg, m.allocs_per_msg
         ));
     }
@@ -177,7 +201,7 @@ fn main() {
         if overhead <= 64.0 { "met" } else { "MISSED" }
     );
     json.push(format!(
-        "{{\"case\": \"worst over N = 32..65,536, 1 per priority (at N = {})\", \"messages\": {}, \"priorities\": {}, \"bytes_per_msg\": {:.2}, \"allocs_per_msg\": null}}",
+        "{{\"case\": \"worst over N = 32..65,536, 1 per priority (at N = {})\", \"messages\": {}, \"priorities\": {}, \"bytes_per_msg\": {:.2}, \"allocs_per_msg\": null, \"heap_per_msg\": null}}",
         worst.1, worst.1, worst.1.min(32_768), worst.0
     ));
     let path = concat!(env!("CARGO_TARGET_TMPDIR"), "/mqtwin-memory.json");

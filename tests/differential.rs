@@ -15,11 +15,24 @@
 //!   ownership and accounting rules are compared too.
 //! - `twin_matches_model` (every platform): the twin against the
 //!   independent reference model in `mqtwin::testing::model`.
+//! - `kernel_side_known_answers`, `generator_reaches_every_outcome`: the
+//!   comparison is not vacuous (the kernel side gives Linux's answers; the
+//!   generator reaches every kind of outcome).
+//! - `negative_queues_max_does_not_limit`: a divergence the fuzzer found,
+//!   pinned.
 //!
-//! Each runs 2,000 sequences of 20–60 ops by default; `PROPTEST_CASES`
-//! overrides that. A failure shrinks to a minimal sequence, prints the
-//! divergence with the steps before it, and its seed is saved in
-//! `tests/differential.proptest-regressions`, replayed first on every run.
+//! The property tests run 2,000 sequences of 20–60 ops (after one open per
+//! user) by default; `PROPTEST_CASES` overrides that. A failure shrinks to a
+//! minimal sequence, prints the divergence with the steps before it, and its
+//! seed is saved in `tests/differential.proptest-regressions`, replayed
+//! first on every run. `MQTWIN_DIFF_STATS=1 ... -- --nocapture` prints the
+//! sequence and op counts and the time of each lockstep test:
+//!
+//! ```text
+//! cargo test --features testing --test differential
+//! MQTWIN_DIFF_STATS=1 PROPTEST_CASES=25000 cargo test --release --features testing \
+//!     --test differential lockstep -- --nocapture
+//! ```
 
 use mqtwin::testing::{
     AccessSel, BadName, BadSignal, Buf, Call, Create, InterestSel, Len, Mode, NameSel, NotifySel,

@@ -678,6 +678,9 @@ impl<N: Namespace> Server<N> {
         let requests = retrying(config.max_retries, &mut retries, || {
             ns.open(&config.request_queue(), &opts)
         })?;
+        // An existing queue keeps its own message size: size the buffer
+        // from the queue, not from what we would have created.
+        let msg_len = requests.attributes()?.max_msg_len;
         Ok(Server {
             ns,
             config,
@@ -688,7 +691,7 @@ impl<N: Namespace> Server<N> {
                 ..Stats::default()
             },
             state: State::Running,
-            buf: vec![0; REQUEST_QUEUE_MSG_LEN],
+            buf: vec![0; msg_len],
         })
     }
 
@@ -769,7 +772,9 @@ impl<N: Namespace> Server<N> {
                 }) {
                     Ok(r) => r,
                     Err(Error::WouldBlock | Error::TimedOut | Error::Interrupted) => {
-                        return Ok(Step::Idle)
+                        // Nothing to do: a good moment to forget expired keys.
+                        self.store.purge(self.requests.now());
+                        return Ok(Step::Idle);
                     }
                     Err(e) => return Err(e),
                 }

@@ -223,7 +223,7 @@ pub fn twin_ops(data: &[u8]) {
                 let hs = driver.handles();
                 log += &format!(
                     "#{n} background {who} {handle} {call:?} +{}s => {want:?}\n",
-                    1 + secs
+                    1 + u64::from(*secs)
                 );
                 if hs.is_empty() {
                     assert_eq!(want, Started::NoHandle, "step {n}\n{log}");

@@ -15,8 +15,10 @@
 //! controller that changed its identity once and keeps one
 //! [`Driver<Kernel>`](super::Driver). Ops travel in a compact binary form;
 //! outcomes and handle states come back as their `Debug` text, which the
-//! twin side formats the same way. Every child dies with its parent
-//! (`PR_SET_PDEATHSIG`), so nothing outlives a crashed test.
+//! twin side formats the same way. The controller exits when the test
+//! process's end of its command pipe closes (the `Sandbox` is dropped, or
+//! the process dies, however it dies), and the user processes die with the
+//! controller (`PR_SET_PDEATHSIG`), so nothing outlives a crashed test.
 //!
 //! Per-user `RLIMIT_MSGQUEUE` accounting is global to the machine, so users
 //! should have uids nothing else uses ([`Sandbox::fresh_uid`]).
@@ -221,8 +223,6 @@ impl Sandbox {
         let _serial = FORK.lock().unwrap_or_else(|p| p.into_inner());
         let (down_r, down_w) = pipe()?;
         let (up_r, up_w) = pipe()?;
-        // SAFETY: getpid has no preconditions.
-        let parent = unsafe { libc::getpid() };
         // SAFETY: the child only runs `controller` (plain syscalls, pipe I/O
         // and the driver) and leaves with `_exit`, never returning into the
         // caller's code.
@@ -234,7 +234,7 @@ impl Sandbox {
             drop(down_w);
             drop(up_r);
             let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                controller(parent, down_r, up_w, users, names, horizon)
+                controller(down_r, up_w, users, names, horizon)
             })) {
                 Ok(()) => 0,
                 Err(_) => 3,
@@ -405,16 +405,17 @@ fn close_other_fds(keep: &[libc::c_int]) {
 
 /// The controller process: private namespace, user processes, scenarios.
 fn controller(
-    parent: libc::pid_t,
     mut from: File,
     mut to: File,
     users: &[Credentials],
     names: &NamePool,
     horizon: Duration,
 ) {
-    if !die_with_parent(parent) {
-        return;
-    }
+    // No parent-death signal here: it would fire when the *thread* that
+    // forked this process ends (a test's or a replay's thread), not the
+    // process. The controller stops when the parent's end of the command
+    // pipe closes instead, which happens when the `Sandbox` is dropped or
+    // the parent process dies, however it dies.
     // Descriptors inherited from the test process (other sandboxes' pipes,
     // other tests' queues) must not stay open here: an open queue
     // descriptor keeps an unlinked queue, and its rlimit charge, alive.
