@@ -16,7 +16,10 @@ use mqtwin::{Error, MessageQueue, Namespace, Notify, OpenOptions};
 
 fn main() -> Result<(), Error> {
     // umask 0, so the 0o622 mode below is kept as given.
-    let ns = Twin::with_credentials(Credentials { umask: 0, ..Credentials::default() });
+    let ns = Twin::with_credentials(Credentials {
+        umask: 0,
+        ..Credentials::default()
+    });
     // Mode 0o622: the producer (another user) may write.
     let consumer = ns.open(
         "/events",
