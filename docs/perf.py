@@ -78,11 +78,15 @@ def main():
     if os.path.exists(MEMORY):
         with open(MEMORY) as fh:
             mem = json.load(fh)
-        print("| memory: layout | bytes per queued 64-byte message | over the payload | allocations per message |")
-        print("|---|---:|---:|---:|")
+        print(
+            "| memory: layout | bytes per queued 64-byte message | over the payload "
+            "| allocations per message | glibc heap per message (chunk headers included) |"
+        )
+        print("|---|---:|---:|---:|---:|")
         for m in mem:
             allocs = "–" if m["allocs_per_msg"] is None else f"{m['allocs_per_msg']:.3f}"
-            print(f"| {m['case']} | {m['bytes_per_msg']:.1f} | +{m['bytes_per_msg'] - 64:.1f} | {allocs} |")
+            heap = "–" if m.get("heap_per_msg") is None else f"{m['heap_per_msg']:.1f}"
+            print(f"| {m['case']} | {m['bytes_per_msg']:.1f} | +{m['bytes_per_msg'] - 64:.1f} | {allocs} | {heap} |")
     plot(data, deep, vt)
 
 
