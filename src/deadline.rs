@@ -25,6 +25,7 @@ pub(crate) struct Timespec {
 ///
 /// [`Error::InvalidDeadline`] for a deadline before the Unix epoch.
 pub(crate) fn check(deadline: Option<SystemTime>) -> Result<Option<Timespec>, Error> {
+    validate(deadline)?;
     let Some(d) = deadline else { return Ok(None) };
     let since = d
         .duration_since(UNIX_EPOCH)
@@ -33,6 +34,19 @@ pub(crate) fn check(deadline: Option<SystemTime>) -> Result<Option<Timespec>, Er
         sec: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
         nsec: since.subsec_nanos(),
     }))
+}
+
+/// The kernel's deadline rule alone: a deadline before the Unix epoch
+/// (`tv_sec < 0`) is `EINVAL`; `None` and every later time are valid.
+///
+/// # Errors
+///
+/// [`Error::InvalidDeadline`].
+pub(crate) fn validate(deadline: Option<SystemTime>) -> Result<(), Error> {
+    match deadline {
+        Some(d) if d < UNIX_EPOCH => Err(Error::InvalidDeadline),
+        _ => Ok(()),
+    }
 }
 
 /// Checks a priority: `EINVAL` for 32768 and above.

@@ -254,7 +254,7 @@ impl MessageQueue for Queue {
             return Ok(());
         }
         Err(match Errno::last() {
-            Errno::EINVAL if is_before_epoch(deadline) => Error::InvalidDeadline,
+            Errno::EINVAL if crate::deadline::validate(deadline).is_err() => Error::InvalidDeadline,
             Errno::EINVAL if priority >= crate::deadline::MQ_PRIO_MAX => {
                 Error::InvalidPriority { priority }
             }
@@ -292,7 +292,7 @@ impl MessageQueue for Queue {
             return Ok(Received { len, priority });
         }
         Err(match Errno::last() {
-            Errno::EINVAL if is_before_epoch(deadline) => Error::InvalidDeadline,
+            Errno::EINVAL if crate::deadline::validate(deadline).is_err() => Error::InvalidDeadline,
             Errno::EBADF => Error::NotReadable,
             Errno::EMSGSIZE => Error::BufferTooSmall {
                 len: buf.len(),
@@ -372,10 +372,6 @@ fn to_long(v: usize) -> libc::c_long {
     // Out-of-range sizes become c_long::MAX, which the kernel rejects with
     // EINVAL exactly as it would the real value.
     libc::c_long::try_from(v).unwrap_or(libc::c_long::MAX)
-}
-
-fn is_before_epoch(deadline: Option<SystemTime>) -> bool {
-    deadline.is_some_and(|d| d < UNIX_EPOCH)
 }
 
 /// A `SystemTime` as a CLOCK_REALTIME timespec; times before the epoch give a

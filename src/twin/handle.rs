@@ -155,7 +155,7 @@ impl Queue {
         priority: u32,
         deadline: Option<SystemTime>,
     ) -> Result<(), Error> {
-        check_deadline(deadline)?;
+        deadline::validate(deadline)?;
         deadline::check_priority(priority)?;
         let d = &*self.desc;
         if !d.access.can_write() {
@@ -179,7 +179,7 @@ impl Queue {
         buf: &mut [u8],
         deadline: Option<SystemTime>,
     ) -> Result<Received, Error> {
-        check_deadline(deadline)?;
+        deadline::validate(deadline)?;
         let d = &*self.desc;
         if !d.access.can_read() {
             return Err(Error::NotReadable);
@@ -193,15 +193,6 @@ impl Queue {
         }
         let nonblocking = d.nonblocking.load(Ordering::SeqCst);
         d.queue.receive(&d.world, buf, nonblocking, deadline)
-    }
-}
-
-/// `deadline::check` without building the kernel `timespec` the twin does
-/// not need: only a deadline before the epoch is invalid.
-fn check_deadline(deadline: Option<SystemTime>) -> Result<(), Error> {
-    match deadline {
-        Some(d) if d < std::time::UNIX_EPOCH => Err(Error::InvalidDeadline),
-        _ => Ok(()),
     }
 }
 
