@@ -62,9 +62,47 @@ pub(crate) fn check_priority(priority: u32) -> Result<(), Error> {
     }
 }
 
-/// `now + timeout`, or `None` (wait forever) when that is not representable.
+/// The deadline of a relative timeout: `now + timeout`, saturating at
+/// [`latest`]. Never `None`: a timeout too large to represent (such as
+/// `Duration::MAX`) is the latest deadline, which the kernel treats as "no
+/// timeout" (it saturates to `KTIME_MAX`, ~2262) and a virtual clock reaches
+/// only when advanced that far.
 pub(crate) fn after(now: SystemTime, timeout: Duration) -> Option<SystemTime> {
-    now.checked_add(timeout)
+    Some(saturating_add(now, timeout))
+}
+
+/// `t + d`, or [`latest`] when the sum is not representable.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use mqtwin::deadline::{latest, saturating_add};
+/// let now = SystemTime::now();
+/// assert_eq!(saturating_add(now, Duration::MAX), latest());
+/// assert_eq!(saturating_add(now, Duration::from_secs(1)), now + Duration::from_secs(1));
+/// ```
+pub fn saturating_add(t: SystemTime, d: Duration) -> SystemTime {
+    t.checked_add(d).unwrap_or_else(latest).min(latest())
+}
+
+/// The latest time a [`SystemTime`] can hold on this platform (on Unix:
+/// `i64::MAX` seconds and 999,999,999 ns after the epoch). Deadlines and
+/// virtual clocks saturate here instead of overflowing.
+pub fn latest() -> SystemTime {
+    static LATEST: std::sync::OnceLock<SystemTime> = std::sync::OnceLock::new();
+    *LATEST.get_or_init(|| {
+        // Climb from the epoch with the largest step that still fits; a
+        // failed step is halved. Portable: no assumption about the platform's
+        // representation, and at most a few hundred additions.
+        let mut t = UNIX_EPOCH;
+        let mut step = Duration::MAX;
+        while !step.is_zero() {
+            match t.checked_add(step) {
+                Some(next) => t = next,
+                None => step /= 2,
+            }
+        }
+        t
+    })
 }
 
 /// The deadline a non-blocking attempt uses: the epoch, always in the past and
@@ -87,6 +125,13 @@ mod tests {
         );
         assert_eq!(check(None), Ok(None));
         assert_eq!(check_priority(32767), Ok(()));
+        assert!(latest().checked_add(Duration::from_nanos(1)).is_none());
+        assert_eq!(after(UNIX_EPOCH, Duration::MAX), Some(latest()));
+        #[cfg(unix)]
+        assert_eq!(
+            latest(),
+            UNIX_EPOCH + Duration::new(i64::MAX as u64, 999_999_999)
+        );
         assert_eq!(
             check_priority(32768),
             Err(Error::InvalidPriority { priority: 32768 })

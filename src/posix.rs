@@ -19,7 +19,9 @@
 
 #![allow(unsafe_code)]
 
+mod callbacks;
 mod notify;
+mod poll;
 
 use std::ffi::CString;
 use std::fmt;
@@ -140,7 +142,6 @@ impl Namespace for Kernel {
         let mut queue = Queue {
             mqd,
             max_msg_len: 0,
-            callbacks: Default::default(),
         };
         queue.max_msg_len = queue.attributes()?.max_msg_len;
         Ok(queue)
@@ -166,9 +167,6 @@ impl Namespace for Kernel {
 pub struct Queue {
     mqd: MqdT,
     max_msg_len: usize,
-    /// Keys of `Notify::Thread` callbacks registered through this handle,
-    /// forgotten when it closes (see `notify`).
-    callbacks: std::sync::Mutex<Vec<u64>>,
 }
 
 impl Queue {
@@ -189,7 +187,6 @@ impl Queue {
             // open message-queue descriptor that nothing else owns.
             mqd: unsafe { MqdT::from_raw_fd(fd) },
             max_msg_len: self.max_msg_len,
-            callbacks: Default::default(),
         })
     }
 }
@@ -199,12 +196,12 @@ impl Drop for Queue {
         // SAFETY: this `Queue` owns the descriptor and nothing uses it after
         // drop. The result is ignored: close(2) releases the descriptor even
         // when it reports an error, and Drop cannot report one.
+        // A thread callback registered on the queue by this process is
+        // dropped (by its reader thread) when the kernel reports the
+        // registration removed; one that already fired still runs.
         unsafe {
             libc::mq_close(self.mqd.as_raw_fd());
         }
-        // The close removed this process's registration (if any), so these
-        // callbacks can no longer fire.
-        notify::forget(self.callbacks.get_mut().unwrap_or_else(|p| p.into_inner()));
     }
 }
 
@@ -317,13 +314,7 @@ impl MessageQueue for Queue {
     }
 
     fn notify(&self, how: Notify) -> Result<(), Error> {
-        if let Some(key) = notify::register(self.mqd.as_raw_fd(), how)? {
-            self.callbacks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(key);
-        }
-        Ok(())
+        notify::register(self.mqd.as_raw_fd(), how)
     }
 
     fn cancel_notify(&self) -> Result<(), Error> {
@@ -331,7 +322,7 @@ impl MessageQueue for Queue {
     }
 
     fn readiness(&self) -> Result<Readiness, Error> {
-        notify::readiness(self.mqd.as_fd())
+        poll::readiness(self.mqd.as_fd())
     }
 
     fn wait_ready(
@@ -339,7 +330,7 @@ impl MessageQueue for Queue {
         interest: Interest,
         deadline: Option<SystemTime>,
     ) -> Result<Readiness, Error> {
-        notify::wait_ready(self.mqd.as_fd(), interest, deadline)
+        poll::wait_ready(self.mqd.as_fd(), interest, deadline)
     }
 }
 

@@ -14,7 +14,11 @@ pub struct TwinBuilder {
     start: Option<SystemTime>,
     faults: Option<FaultPlan>,
     trace: bool,
+    wait_limit: Option<Duration>,
 }
+
+/// `wait_blocked`'s limit when neither the builder nor the environment sets one.
+const DEFAULT_WAIT_LIMIT: Duration = Duration::from_secs(60);
 
 impl TwinBuilder {
     /// The identity of the twin's first process.
@@ -50,12 +54,41 @@ impl TwinBuilder {
         self
     }
 
+    /// How long [`Twin::wait_blocked`] waits (in real time) before it
+    /// panics with a diagnostic. Default: the `MQTWIN_WAIT_BLOCKED_SECS`
+    /// environment variable if set (whole seconds), else 60 seconds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mqtwin::twin::Twin;
+    /// let ns = Twin::builder().wait_blocked_limit(Duration::from_millis(10)).build();
+    /// // Nobody blocks: the wait fails fast, with a message, instead of hanging.
+    /// let r = std::panic::catch_unwind(|| ns.wait_blocked(1));
+    /// assert!(r.is_err());
+    /// ```
+    pub fn wait_blocked_limit(mut self, limit: Duration) -> Self {
+        self.wait_limit = Some(limit);
+        self
+    }
+
     /// The twin: a fresh namespace with the Linux default limits.
     pub fn build(self) -> Twin {
         let clock = match self.start {
             Some(start) => Clock::Virtual(VirtualClock::new(start)),
             None => Clock::Real,
         };
-        Twin::from_parts(clock, self.faults, self.trace, self.credentials)
+        let wait_limit = self.wait_limit.unwrap_or_else(|| {
+            std::env::var("MQTWIN_WAIT_BLOCKED_SECS")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .map_or(DEFAULT_WAIT_LIMIT, Duration::from_secs)
+        });
+        Twin::from_parts(
+            clock,
+            self.faults,
+            self.trace,
+            self.credentials,
+            wait_limit,
+        )
     }
 }

@@ -76,10 +76,12 @@ impl VirtualClock {
     }
 
     /// Moves time forward by `by`, waking every caller whose deadline is
-    /// reached. Returns the new time.
+    /// reached. Returns the new time. Saturates at
+    /// [`deadline::latest`](crate::deadline::latest): `advance(Duration::MAX)`
+    /// moves the clock to the end of time and times out every waiter.
     pub fn advance(&self, by: Duration) -> SystemTime {
         let mut st = self.state.lock();
-        st.now = st.now.checked_add(by).unwrap_or(st.now);
+        st.now = crate::deadline::saturating_add(st.now, by);
         self.wake_due(st)
     }
 

@@ -22,6 +22,13 @@ pub enum FaultSite {
     /// installed without `SA_RESTART` causes. The caller does not join the
     /// waiter list (it loses its place) and nothing is sent or received.
     Interrupt,
+    /// `mq_notify` with [`Notify::Thread`](crate::Notify::Thread):
+    /// [`Error::ResourceLimit`] (`EMFILE`: no descriptor left for the
+    /// notification socket) or [`Error::OutOfMemory`] (the kernel could not
+    /// allocate the notification's buffer), after the signal-number check and
+    /// before the busy check, where the kernel backend meets them. Nothing is
+    /// registered, and the next registration may succeed.
+    Notify,
 }
 
 /// A reproducible plan of injected faults, off unless a twin is built with one.
@@ -49,6 +56,7 @@ pub struct FaultPlan {
     open: f64,
     send: f64,
     interrupt: f64,
+    notify: f64,
 }
 
 impl FaultPlan {
@@ -59,6 +67,7 @@ impl FaultPlan {
             open: 0.0,
             send: 0.0,
             interrupt: 0.0,
+            notify: 0.0,
         }
     }
 
@@ -81,6 +90,13 @@ impl FaultPlan {
         self
     }
 
+    /// Probability that a thread-notification registration fails
+    /// ([`FaultSite::Notify`]).
+    pub fn notify(mut self, p: f64) -> Self {
+        self.notify = clamp(p);
+        self
+    }
+
     /// The seed.
     pub fn seed(&self) -> u64 {
         self.seed
@@ -91,6 +107,7 @@ impl FaultPlan {
             FaultSite::Open => self.open,
             FaultSite::Send => self.send,
             FaultSite::Interrupt => self.interrupt,
+            FaultSite::Notify => self.notify,
         }
     }
 }
@@ -99,8 +116,8 @@ impl fmt::Debug for FaultPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "FaultPlan::new({}).open({}).send({}).interrupt({})",
-            self.seed, self.open, self.send, self.interrupt
+            "FaultPlan::new({}).open({}).send({}).interrupt({}).notify({})",
+            self.seed, self.open, self.send, self.interrupt, self.notify
         )
     }
 }
@@ -164,6 +181,13 @@ impl Faults {
         Some(match site {
             FaultSite::Send => Error::OutOfMemory,
             FaultSite::Interrupt => Error::Interrupted,
+            FaultSite::Notify => {
+                if self.next() % 2 == 0 {
+                    Error::ResourceLimit
+                } else {
+                    Error::OutOfMemory
+                }
+            }
             FaultSite::Open => {
                 let choices: &[Error] = if creating {
                     &[

@@ -271,9 +271,13 @@ impl MessageQueue for Queue {
 
     fn notify(&self, how: Notify) -> Result<(), Error> {
         let shown = format!("{how:?}");
-        let r = how
-            .validate()
-            .and_then(|()| self.desc.queue.register_notify(&self.desc.process, how));
+        let d = &*self.desc;
+        let r = how.validate().and_then(|()| {
+            if matches!(how, Notify::Thread(_)) {
+                d.world.fault(FaultSite::Notify, false)?;
+            }
+            d.queue.register_notify(&d.process, how)
+        });
         self.traced(|| format!("notify({:?}, {shown})", self.desc.name), r)
     }
 

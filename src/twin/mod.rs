@@ -74,6 +74,8 @@ use world::World;
 pub struct Twin {
     world: Arc<World>,
     process: Arc<Process>,
+    /// How long `wait_blocked` waits before it panics.
+    wait_limit: std::time::Duration,
 }
 
 impl Twin {
@@ -109,10 +111,15 @@ impl Twin {
         faults: Option<FaultPlan>,
         trace: bool,
         credentials: Credentials,
+        wait_limit: std::time::Duration,
     ) -> Self {
         let world = Arc::new(World::new(clock, faults, trace));
         let process = Arc::new(Process::new(world.next_pid(), credentials));
-        Twin { world, process }
+        Twin {
+            world,
+            process,
+            wait_limit,
+        }
     }
 
     /// Another simulated process (with its own pid) in the same namespace.
@@ -120,6 +127,7 @@ impl Twin {
         Twin {
             process: Arc::new(Process::new(self.world.next_pid(), credentials)),
             world: Arc::clone(&self.world),
+            wait_limit: self.wait_limit,
         }
     }
 
@@ -228,13 +236,23 @@ impl Twin {
     /// });
     /// # Ok::<(), mqtwin::Error>(())
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `n` callers are not blocked within the twin's wait limit (60
+    /// seconds of real time unless set with
+    /// [`TwinBuilder::wait_blocked_limit`] or the `MQTWIN_WAIT_BLOCKED_SECS`
+    /// environment variable), with a message saying how many were blocked
+    /// (and the last calls, when tracing): a test whose thread never blocks
+    /// fails instead of hanging the suite.
     pub fn wait_blocked(&self, n: usize) {
-        self.world.wait_blocked(n)
+        self.world.wait_blocked(n, self.wait_limit)
     }
 
     /// As [`wait_blocked`](Twin::wait_blocked), but gives up after `timeout`
     /// of *real* time (also under virtual time), returning whether `n`
-    /// callers were blocked. Lets a broken test fail instead of hang.
+    /// callers were blocked. Lets a broken test fail instead of hang. A
+    /// timeout too large for the clock (`Duration::MAX`) waits without limit.
     pub fn wait_blocked_timeout(&self, n: usize, timeout: std::time::Duration) -> bool {
         self.world.wait_blocked_timeout(n, timeout)
     }

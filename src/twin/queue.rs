@@ -549,10 +549,16 @@ impl QueueShared {
         }
         st.messages.push(msg, priority);
         st.changed();
-        if st.messages.len() == 1 {
-            if let Some(reg) = st.notify.take() {
-                fire(reg, sender);
-            }
+        let fired = if st.messages.len() == 1 {
+            st.notify.take()
+        } else {
+            None
+        };
+        // Fired outside the lock: a callback (or its drop, if no thread can
+        // be started) may use handles to this very queue.
+        drop(st);
+        if let Some(reg) = fired {
+            fire(reg, sender);
         }
         Ok(())
     }
@@ -686,6 +692,11 @@ impl QueueShared {
         }
         let waiter = Waiter::new(Slot::Polling);
         st.pollers.push(Arc::clone(&waiter));
+        // Registered with the clock while holding the queue lock, and the
+        // deadline checked again before every sleep: an `advance` that ran
+        // between the check above and the registration is seen below, and
+        // one that runs later wakes us (its wake takes the queue lock, which
+        // the sleep releases atomically).
         let _timer = world.clock.register(deadline, || {
             Arc::new(WaiterWake {
                 queue: Arc::clone(self),
@@ -694,13 +705,13 @@ impl QueueShared {
         });
         world.blocked(1);
         let result = loop {
+            if world.clock.expired(deadline) {
+                break Err(Error::TimedOut);
+            }
             st = world.clock.sleep(&waiter.cv, st, deadline);
             let now = st.readiness(self.meta.capacity);
             if interest.is_met(now) {
                 break Ok(mask(now));
-            }
-            if world.clock.expired(deadline) {
-                break Err(Error::TimedOut);
             }
         };
         st.pollers.retain(|w| !Arc::ptr_eq(w, &waiter));
@@ -709,9 +720,13 @@ impl QueueShared {
     }
 
     /// `mq_notify(sevp)` with a validated `how`, by `owner`.
+    /// A refused `how` (and the closure it may hold) is dropped after the
+    /// queue lock is released: its drop may close handles to this queue.
     pub(crate) fn register_notify(&self, owner: &Arc<Process>, how: Notify) -> Result<(), Error> {
         let mut st = self.state.lock();
         if st.notify.is_some() {
+            drop(st);
+            drop(how);
             return Err(Error::Busy);
         }
         st.notify = Some(Registration {
@@ -722,16 +737,22 @@ impl QueueShared {
     }
 
     /// Removes the registration if `process` owns it: `mq_notify(NULL)` and
-    /// the flush on every close. Anyone else's call changes nothing.
+    /// the flush on every close. Anyone else's call changes nothing. The
+    /// removed registration (a callback and whatever it owns) is dropped
+    /// after the queue lock is released, before this returns.
     pub(crate) fn deregister_notify(&self, process: &Process) {
         let mut st = self.state.lock();
-        if st
+        let removed = if st
             .notify
             .as_ref()
             .is_some_and(|r| r.owner.pid == process.pid)
         {
-            st.notify = None;
-        }
+            st.notify.take()
+        } else {
+            None
+        };
+        drop(st);
+        drop(removed);
     }
 }
 

@@ -3,6 +3,7 @@
 //! count tests synchronise on. `mq_open`, `mq_unlink` and close live here.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::limits::{queue_cost, Limits};
@@ -277,30 +278,50 @@ impl World {
         self.blocked.lock().count
     }
 
-    /// Waits until at least `n` callers are blocked in this namespace.
-    pub(crate) fn wait_blocked(&self, n: usize) {
-        let mut b = self.blocked.lock();
-        b.watchers += 1;
-        while b.count < n {
-            b = self.blocked_changed.wait(b);
+    /// Waits until at least `n` callers are blocked in this namespace, at
+    /// most `limit` of real time; then panics saying how many were blocked.
+    pub(crate) fn wait_blocked(&self, n: usize, limit: Duration) {
+        if self.wait_blocked_timeout(n, limit) {
+            return;
         }
-        b.watchers -= 1;
+        let trace = self.trace();
+        let tail = trace.len().saturating_sub(10);
+        let recent: String = trace[tail..].iter().map(|e| format!("\n    {e}")).collect();
+        panic!(
+            "mqtwin: wait_blocked({n}) gave up after {limit:?}: {} caller(s) blocked in this \
+             twin. A thread that never blocks here (it returned, failed, or waits on \
+             something else) would make it wait forever. Use wait_blocked_timeout to \
+             handle this yourself, or raise the limit with \
+             TwinBuilder::wait_blocked_limit or MQTWIN_WAIT_BLOCKED_SECS.{}",
+            self.blocked_count(),
+            if recent.is_empty() {
+                " (Build the twin with .trace() to see its last calls here.)".to_owned()
+            } else {
+                format!(" Last calls:{recent}")
+            }
+        );
     }
 
-    /// As `wait_blocked`, giving up after `timeout` of real time.
-    pub(crate) fn wait_blocked_timeout(&self, n: usize, timeout: std::time::Duration) -> bool {
-        let end = std::time::Instant::now() + timeout;
+    /// As `wait_blocked`, giving up after `timeout` of real time (a timeout
+    /// too large for the clock waits without limit).
+    pub(crate) fn wait_blocked_timeout(&self, n: usize, timeout: Duration) -> bool {
+        let end = Instant::now().checked_add(timeout);
         let mut b = self.blocked.lock();
         b.watchers += 1;
         let reached = loop {
             if b.count >= n {
                 break true;
             }
-            let now = std::time::Instant::now();
-            if now >= end {
-                break false;
+            match end {
+                None => b = self.blocked_changed.wait(b),
+                Some(end) => {
+                    let now = Instant::now();
+                    if now >= end {
+                        break false;
+                    }
+                    b = self.blocked_changed.wait_timeout(b, end - now);
+                }
             }
-            b = self.blocked_changed.wait_timeout(b, end - now);
         };
         b.watchers -= 1;
         reached

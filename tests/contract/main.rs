@@ -38,6 +38,7 @@ mod lifetime;
 mod limits;
 mod names;
 mod notify;
+mod notify_lifetime;
 mod open;
 mod ordering;
 mod permissions;
