@@ -35,6 +35,14 @@ pub struct Received {
 /// | `*_timeout(d)` | waits until the backend's clock reads `now + d`, then [`Error::TimedOut`] |
 /// | `*_deadline(t)` | waits until the wall-clock time `t`, then [`Error::TimedOut`] |
 ///
+/// A timeout too large to add to the clock (`Duration::MAX`,
+/// `Duration::new(u64::MAX, 999_999_999)`) is not an error and not "no
+/// deadline": the sum saturates at [`deadline::latest`](crate::deadline::latest),
+/// which the kernel treats as "wait forever" (it saturates it to its own
+/// maximum, in the year 2262) and a twin on virtual time reaches only when
+/// advanced that far. The same call therefore behaves the same on both
+/// backends, and a huge timeout never turns a wait into an immediate error.
+///
 /// The trait is object safe: `Box<dyn MessageQueue>` works, and so do mocks.
 ///
 /// ```
@@ -126,15 +134,30 @@ pub trait MessageQueue: Send + Sync {
     /// once, and is removed when that process closes any handle to the queue.
     /// See [`crate::notify`] for the exact rules.
     ///
+    /// A [`Notify::Thread`] callback runs once, on a new thread, if the
+    /// notification fires — even if every handle is closed right after the
+    /// send that fired it. If the registration is removed instead (cancel,
+    /// or a close by this process), the callback is dropped without running.
+    /// The callback may own queue handles: it is never run or dropped while
+    /// the crate holds a lock.
+    ///
     /// # Errors
     ///
     /// - [`Error::InvalidSignal`]: a signal outside `0..=64` (checked first);
+    /// - [`Error::ResourceLimit`] (`EMFILE`, [`Notify::Thread`] only, kernel
+    ///   backend or an injected [`FaultSite::Notify`](crate::twin::FaultSite::Notify)):
+    ///   no file descriptor left for the notification socket; nothing is
+    ///   registered, and a later call, once descriptors are free, works;
+    /// - [`Error::OutOfMemory`] (`ENOMEM`, [`Notify::Thread`] only);
     /// - [`Error::Busy`]: a registration exists, even this process's own.
+    ///   A refused callback is dropped before this returns.
     fn notify(&self, how: Notify) -> Result<(), Error>;
 
     /// Removes this process's notification registration (`mq_notify(NULL)`).
     /// Does nothing, successfully, when the registration belongs to another
-    /// process or there is none.
+    /// process or there is none. A removed [`Notify::Thread`] callback (and
+    /// everything it owns) is dropped before this returns; one that already
+    /// fired runs anyway.
     ///
     /// # Errors
     ///

@@ -378,3 +378,110 @@ fn a_virtual_start_before_the_epoch_is_moved_to_the_epoch() {
     let q = open(&ns, "/q");
     assert_eq!(q.try_receive(&mut [0; 16]), Err(Error::WouldBlock));
 }
+
+/// `wait_ready` registers with the clock before its last deadline check: an
+/// `advance` racing with the call can no longer be missed (it used to leave
+/// the waiter asleep forever, a few times in 20,000 runs).
+#[test]
+fn wait_ready_never_misses_a_racing_advance() {
+    let ns = virtual_twin();
+    let clock = ns.virtual_clock().unwrap();
+    let q = std::sync::Arc::new(open(&ns, "/q"));
+    for round in 0..20_000u32 {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let deadline = Some(clock.now() + Duration::from_secs(1));
+        let waiter = std::sync::Arc::clone(&q);
+        // Detached, so that a waiter that misses the advance fails the test
+        // instead of hanging it.
+        std::thread::spawn(move || {
+            let _ = tx.send(waiter.wait_ready(Interest::Readable, deadline));
+        });
+        if round % 2 == 0 {
+            std::thread::yield_now();
+        }
+        clock.advance(Duration::from_secs(1));
+        let got = rx.recv_timeout(Duration::from_secs(10));
+        assert_eq!(
+            got,
+            Ok(Err(Error::TimedOut)),
+            "round {round}: the waiter missed the advance"
+        );
+    }
+}
+
+/// Clock and duration sums saturate: nothing panics, nothing is silently
+/// ignored.
+#[test]
+fn clock_sums_saturate() {
+    let ns = virtual_twin();
+    let clock = ns.virtual_clock().unwrap();
+    let q = open(&ns, "/q");
+    // A timeout too large to add is the latest deadline, not "no deadline".
+    std::thread::scope(|s| {
+        let rx = s.spawn(|| q.receive_timeout(&mut [0; 16], Duration::new(u64::MAX, 999_999_999)));
+        assert!(ns.wait_blocked_timeout(1, Duration::from_secs(10)));
+        assert_eq!(clock.pending_deadlines(), vec![mqtwin::deadline::latest()]);
+        // advance(MAX) moves to the end of time (it used to do nothing).
+        assert_eq!(clock.advance(Duration::MAX), mqtwin::deadline::latest());
+        assert_eq!(rx.join().unwrap(), Err(Error::TimedOut));
+    });
+    assert_eq!(clock.now(), mqtwin::deadline::latest());
+    assert_eq!(
+        clock.advance(Duration::from_secs(1)),
+        mqtwin::deadline::latest()
+    );
+    // A real-time bound too large to add waits without limit (it used to panic).
+    assert!(ns.wait_blocked_timeout(0, Duration::MAX));
+}
+
+/// `wait_blocked` for callers that never block fails with a diagnostic
+/// instead of hanging the suite.
+#[test]
+fn wait_blocked_gives_up_with_a_diagnostic() {
+    let ns = Twin::builder()
+        .trace()
+        .wait_blocked_limit(Duration::from_millis(20))
+        .build();
+    let q = open(&ns, "/q");
+    assert_eq!(q.try_receive(&mut [0; 16]), Err(Error::WouldBlock));
+    let panic = std::panic::catch_unwind(|| ns.wait_blocked(1)).unwrap_err();
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        msg.contains("wait_blocked(1) gave up after 20ms: 0 caller(s) blocked"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("receive(\"/q\""),
+        "the last calls are shown: {msg}"
+    );
+}
+
+/// `FaultSite::Notify` strikes thread registrations only, after the signal
+/// check and before the busy check, and registers nothing.
+#[test]
+fn notify_faults_hit_thread_registrations_only() {
+    use mqtwin::Notify;
+    let ns = Twin::builder()
+        .faults(FaultPlan::new(5).notify(1.0))
+        .build();
+    let q = open(&ns, "/q");
+    let bad = Notify::Signal {
+        signal: 99,
+        value: 0,
+    };
+    assert_eq!(q.notify(bad), Err(Error::InvalidSignal { signal: 99 }));
+    let got = q.notify(Notify::thread(|| {}));
+    assert!(
+        matches!(got, Err(Error::ResourceLimit | Error::OutOfMemory)),
+        "{got:?}"
+    );
+    assert_eq!(q.notify_owner(), None, "nothing registered");
+    assert_eq!(q.notify(Notify::None), Ok(()));
+    // Before the busy check: the injected error wins over Busy.
+    let got = q.notify(Notify::thread(|| {}));
+    assert!(
+        matches!(got, Err(Error::ResourceLimit | Error::OutOfMemory)),
+        "{got:?}"
+    );
+    assert_eq!(ns.faults_injected(), 2);
+}

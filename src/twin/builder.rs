@@ -83,12 +83,6 @@ impl TwinBuilder {
                 .and_then(|v| v.trim().parse().ok())
                 .map_or(DEFAULT_WAIT_LIMIT, Duration::from_secs)
         });
-        Twin::from_parts(
-            clock,
-            self.faults,
-            self.trace,
-            self.credentials,
-            wait_limit,
-        )
+        Twin::from_parts(clock, self.faults, self.trace, self.credentials, wait_limit)
     }
 }

@@ -339,6 +339,37 @@ fn timed_send_served_before_deadline<H: Harness>(h: &H) {
     assert_eq!(take(&q), msg("second", 7));
 }
 
+/// A timeout too large to add to the clock saturates at the latest
+/// representable deadline: the call waits (it is neither an error nor "no
+/// wait"), and is served like any other waiter.
+fn huge_timeouts_saturate_and_wait<H: Harness>(h: &H) {
+    let (_, q) = create(h, "huge", 1);
+    assert_eq!(q.send(b"first", 0), Ok(()));
+    for huge in [
+        Duration::MAX,
+        Duration::new(u64::MAX, 999_999_999),
+        Duration::from_secs(i64::MAX as u64),
+    ] {
+        std::thread::scope(|s| {
+            let tx = s.spawn(|| {
+                h.track();
+                q.send_timeout(b"second", 7, huge)
+            });
+            h.wait_blocked(1);
+            assert_eq!(take(&q), msg("first", 0));
+            assert_eq!(tx.join().unwrap(), Ok(()));
+            let rx = s.spawn(|| {
+                h.track();
+                let mut buf = [0u8; LEN];
+                q.receive_timeout(&mut buf, huge).map(|r| r.priority)
+            });
+            // The queue holds "second": the receive takes it at once.
+            assert_eq!(rx.join().unwrap(), Ok(7));
+            assert_eq!(q.send(b"first", 0), Ok(()));
+        });
+    }
+}
+
 fn timed_out_receiver_leaves_others_alone<H: Harness>(h: &H) {
     let (_, q) = create(h, "recv-gives-up", CAP);
     std::thread::scope(|s| {
@@ -400,6 +431,7 @@ crate::instantiate!(
     timeouts_succeed_without_waiting,
     timed_receive_served_before_deadline,
     timed_send_served_before_deadline,
+    huge_timeouts_saturate_and_wait,
     timed_out_receiver_leaves_others_alone,
     timed_out_sender_leaves_others_alone,
 );

@@ -17,7 +17,10 @@ use crate::harness::Harness;
 const PATIENCE: Duration = Duration::from_secs(20);
 
 fn small() -> OpenOptions {
-    OpenOptions::read_write().create().capacity(2).max_msg_len(16)
+    OpenOptions::read_write()
+        .create()
+        .capacity(2)
+        .max_msg_len(16)
 }
 
 /// Runs `f` on its own thread and fails if it does not finish in time.
@@ -58,10 +61,13 @@ fn callback_owning_a_handle_survives_cancel_and_drop<H: Harness>(h: &H) {
     let q = h.ns().open(&name, &small()).unwrap();
     let owned = h.ns().open(&name, &small()).unwrap();
     q.notify(Notify::thread(move || drop(owned))).unwrap();
-    must_finish("cancel_notify, then drop, with a callback owning a handle", move || {
-        q.cancel_notify().unwrap();
-        drop(q);
-    });
+    must_finish(
+        "cancel_notify, then drop, with a callback owning a handle",
+        move || {
+            q.cancel_notify().unwrap();
+            drop(q);
+        },
+    );
 }
 
 fn callback_owning_a_handle_survives_the_drop_of_the_registering_handle<H: Harness>(h: &H) {
@@ -83,11 +89,14 @@ fn refused_registration_drops_its_callback_without_deadlock<H: Harness>(h: &H) {
     let q = h.ns().open(&name, &small()).unwrap();
     q.notify(Notify::None).unwrap();
     let owned = h.ns().open(&name, &small()).unwrap();
-    let r = must_finish("a Busy registration whose callback owns a handle", move || {
-        let r = q.notify(Notify::thread(move || drop(owned)));
-        drop(q);
-        r
-    });
+    let r = must_finish(
+        "a Busy registration whose callback owns a handle",
+        move || {
+            let r = q.notify(Notify::thread(move || drop(owned)));
+            drop(q);
+            r
+        },
+    );
     assert_eq!(r, Err(Error::Busy));
 }
 
@@ -150,7 +159,11 @@ fn close_releases_a_callback_that_never_fired<H: Harness>(h: &H) {
     while live.load(Ordering::SeqCst) != 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(live.load(Ordering::SeqCst), 0, "closing leaked the callback");
+    assert_eq!(
+        live.load(Ordering::SeqCst),
+        0,
+        "closing leaked the callback"
+    );
 }
 
 crate::instantiate!(
