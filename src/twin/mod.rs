@@ -216,7 +216,8 @@ impl Twin {
     /// Waits until at least `n` callers are blocked in this namespace (in a
     /// send, a receive or a `wait_ready`): a
     /// deterministic point at which a test knows its threads are queued as
-    /// waiters, in the order they blocked.
+    /// waiters: by nice value ([`set_thread_nice`]), and in the order they
+    /// blocked among equal values.
     ///
     /// ```
     /// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
