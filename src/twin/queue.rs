@@ -452,6 +452,9 @@ impl Sleeper for WaiterWake {
     }
 }
 
+/// One of a queue's two waiter lists.
+type WaiterList = fn(&mut QueueState) -> &mut VecDeque<Arc<Waiter>>;
+
 /// Joins a waiter list where the kernel's `wq_add` puts it: behind every
 /// waiter with a lower or equal nice value, ahead of every higher one. The
 /// front is served first. (Usually the last waiter qualifies: O(1).)
@@ -752,8 +755,7 @@ impl QueueShared {
     /// A caller already served is not blocked any more: it keeps what it got.
     pub(crate) fn interrupt(&self, world: &World, thread: ThreadId, restart: bool) -> bool {
         let mut st = self.state.lock();
-        let lists: [fn(&mut QueueState) -> &mut VecDeque<Arc<Waiter>>; 2] =
-            [|st| &mut st.recv_waiters, |st| &mut st.send_waiters];
+        let lists: [WaiterList; 2] = [|st| &mut st.recv_waiters, |st| &mut st.send_waiters];
         for list in lists {
             let list = list(&mut st);
             let Some(waiter) = list
