@@ -38,7 +38,8 @@
 //!
 //! Priorities are `0..=32767` (higher is more urgent). A receive takes the
 //! oldest message of the highest priority. When a receiver is already
-//! waiting, a send hands its message straight to it, in send order, without
+//! waiting, a send hands its message straight to the first waiting receiver
+//! (see below for who is first), whatever the message's priority, without
 //! queueing it.
 //!
 //! # Blocking, non-blocking and deadlines
@@ -50,7 +51,16 @@
 //! like the kernel's `CLOCK_REALTIME`. A handle opened with
 //! [`OpenOptions::nonblocking`], or switched with
 //! [`MessageQueue::set_nonblocking`], returns [`Error::WouldBlock`] instead
-//! of waiting. Blocked callers are served first come, first served.
+//! of waiting.
+//!
+//! Blocked callers are served as Linux serves them: by the scheduling
+//! priority of their thread first (a lower nice value first), then in the
+//! order they blocked. Threads that never change their nice value are
+//! therefore served first come, first served. A signal with a handler
+//! installed without `SA_RESTART` ends a blocked call with
+//! [`Error::Interrupted`]; with `SA_RESTART` the call blocks again, behind
+//! the callers of the same nice value (it loses its place). The twin
+//! simulates both: [`twin::set_thread_nice`] and [`twin::Twin::interrupt`].
 //!
 //! # Testing with the twin
 //!
@@ -59,7 +69,8 @@
 //! ([`twin::Twin::process`]), change its limits
 //! ([`twin::Twin::set_limits`]), and tell a test when its threads are blocked
 //! ([`twin::Twin::wait_blocked`]), so wake-up order can be tested without
-//! sleeps.
+//! sleeps. Its threads can have nice values ([`twin::set_thread_nice`]) and
+//! be interrupted as by a signal ([`twin::Twin::interrupt`]).
 //!
 //! # Notification and readiness
 //!

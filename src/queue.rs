@@ -83,7 +83,10 @@ pub trait MessageQueue: Send + Sync {
     /// - [`Error::MessageTooLong`]: `msg` is longer than the queue's maximum;
     /// - [`Error::WouldBlock`]: the queue is full and the handle is non-blocking;
     /// - [`Error::TimedOut`]: the queue stayed full until `deadline`;
-    /// - [`Error::Interrupted`]: a signal (or an injected fault) interrupted the wait.
+    /// - [`Error::Interrupted`]: a signal handler installed without
+    ///   `SA_RESTART` (on the twin: [`Twin::interrupt`](crate::twin::Twin::interrupt),
+    ///   or an injected fault) interrupted the wait; with `SA_RESTART` the
+    ///   call waits again, behind the waiters of its nice value.
     fn send_deadline(
         &self,
         msg: &[u8],
@@ -106,7 +109,10 @@ pub trait MessageQueue: Send + Sync {
     ///   message length (checked before looking at the queue);
     /// - [`Error::WouldBlock`]: the queue is empty and the handle is non-blocking;
     /// - [`Error::TimedOut`]: the queue stayed empty until `deadline`;
-    /// - [`Error::Interrupted`]: a signal (or an injected fault) interrupted the wait.
+    /// - [`Error::Interrupted`]: a signal handler installed without
+    ///   `SA_RESTART` (on the twin: [`Twin::interrupt`](crate::twin::Twin::interrupt),
+    ///   or an injected fault) interrupted the wait; with `SA_RESTART` the
+    ///   call waits again, behind the waiters of its nice value.
     fn receive_deadline(
         &self,
         buf: &mut [u8],
@@ -181,8 +187,9 @@ pub trait MessageQueue: Send + Sync {
     /// # Errors
     ///
     /// [`Error::InvalidDeadline`]; [`Error::TimedOut`] when the deadline
-    /// passes first; [`Error::Interrupted`] when a signal interrupts `poll`
-    /// (kernel backend).
+    /// passes first; [`Error::Interrupted`] when a signal with a handler
+    /// interrupts `poll`, even one installed with `SA_RESTART` (on the twin:
+    /// [`Twin::interrupt`](crate::twin::Twin::interrupt)).
     fn wait_ready(
         &self,
         interest: Interest,

@@ -485,3 +485,107 @@ fn notify_faults_hit_thread_registrations_only() {
     );
     assert_eq!(ns.faults_injected(), 2);
 }
+
+/// `Twin::interrupt` acts only on a thread blocked in the namespace, and a
+/// waiter without `SA_RESTART` is counted out before `interrupt` returns.
+#[test]
+fn interrupt_acts_only_on_a_blocked_thread() {
+    let ns = Twin::builder().trace().build();
+    let q = open(&ns, "/q");
+    let other = Twin::new();
+    std::thread::scope(|s| {
+        let rx = s.spawn(|| q.receive(&mut [0; 16]).map(|m| m.len));
+        ns.wait_blocked(1);
+        let id = rx.thread().id();
+        assert!(
+            !ns.interrupt(std::thread::current().id(), false),
+            "not blocked"
+        );
+        assert!(!other.interrupt(id, false), "blocked in another namespace");
+        assert!(ns.interrupt(id, false));
+        assert_eq!((ns.blocked(), q.waiters()), (0, (0, 0)));
+        assert!(!ns.interrupt(id, true), "already interrupted");
+        assert_eq!(rx.join().unwrap(), Err(Error::Interrupted));
+    });
+    std::thread::scope(|s| {
+        let rx = s.spawn(|| q.receive(&mut [0; 16]).map(|m| m.len));
+        ns.wait_blocked(1);
+        assert_eq!(q.send(b"abc", 0), Ok(()));
+        assert!(!ns.interrupt(rx.thread().id(), false), "already served");
+        assert_eq!(rx.join().unwrap(), Ok(3));
+    });
+    assert!(
+        ns.trace_dump().contains("interrupt(ThreadId(")
+            && ns.trace_dump().contains("restart: false) -> true")
+    );
+}
+
+/// An interrupted timed waiter leaves the virtual clock; a restarted one
+/// keeps its absolute deadline and never stops counting as blocked.
+#[test]
+fn interrupts_and_virtual_deadlines() {
+    let ns = virtual_twin();
+    let clock = ns.virtual_clock().unwrap();
+    let q = open(&ns, "/q");
+    let start = clock.now();
+    let hour = Duration::from_secs(3600);
+    std::thread::scope(|s| {
+        let rx = s.spawn(|| q.receive_timeout(&mut [0; 16], hour).map(|m| m.len));
+        ns.wait_blocked(1);
+        assert!(ns.interrupt(rx.thread().id(), false));
+        // At once, whether or not the waiter has run yet.
+        assert_eq!(clock.advance_to_next_deadline(), None);
+        assert_eq!(rx.join().unwrap(), Err(Error::Interrupted));
+        assert_eq!(clock.pending_deadlines(), []);
+    });
+    std::thread::scope(|s| {
+        let rx = s.spawn(|| q.receive_timeout(&mut [0; 16], hour).map(|m| m.len));
+        ns.wait_blocked(1);
+        assert!(clock.advance(Duration::from_secs(600)) > start);
+        assert!(ns.interrupt(rx.thread().id(), true));
+        assert_eq!(ns.blocked(), 1, "a restarted call stays blocked");
+        assert_eq!(clock.pending_deadlines(), [start + hour]);
+        assert_eq!(clock.advance_to_next_deadline(), Some(start + hour));
+        assert_eq!(rx.join().unwrap(), Err(Error::TimedOut));
+    });
+}
+
+/// A negative nice value (privileged on Linux, so not in the contract
+/// suite) is served before nice 0, and a restart re-sorts by nice.
+#[test]
+fn a_negative_nice_value_is_served_first() {
+    let ns = Twin::new();
+    let q = open(&ns, "/q");
+    std::thread::scope(|s| {
+        let plain = s.spawn(|| q.receive(&mut [0; 16]).map(|m| m.priority));
+        ns.wait_blocked(1);
+        let eager = s.spawn(|| {
+            assert_eq!(mqtwin::twin::set_thread_nice(-5), -5);
+            q.receive(&mut [0; 16]).map(|m| m.priority)
+        });
+        ns.wait_blocked(2);
+        // A restart puts it behind every waiter of nice -5 or lower: first.
+        assert!(ns.interrupt(eager.thread().id(), true));
+        assert_eq!(q.send(b"1", 1), Ok(()));
+        assert_eq!(eager.join().unwrap(), Ok(1));
+        assert_eq!(q.send(b"2", 2), Ok(()));
+        assert_eq!(plain.join().unwrap(), Ok(2));
+    });
+}
+
+/// `wait_ready` is `poll`: interrupted even with `SA_RESTART`, and it
+/// leaves the blocked count when it returns.
+#[test]
+fn an_interrupted_wait_ready_returns_interrupted() {
+    let ns = virtual_twin();
+    let q = open(&ns, "/q");
+    std::thread::scope(|s| {
+        let poller = s.spawn(|| q.wait_ready(Interest::Readable, None));
+        ns.wait_blocked(1);
+        let id = poller.thread().id();
+        assert!(ns.interrupt(id, true));
+        assert_eq!(poller.join().unwrap(), Err(Error::Interrupted));
+        assert_eq!(ns.blocked(), 0);
+        assert!(!ns.interrupt(id, true));
+    });
+}

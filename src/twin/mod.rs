@@ -33,6 +33,7 @@ mod handle;
 mod identity;
 mod process;
 mod queue;
+mod sched;
 mod trace;
 mod world;
 
@@ -51,6 +52,7 @@ pub use clock::VirtualClock;
 pub use fault::{FaultPlan, FaultSite};
 pub use handle::Queue;
 pub use identity::{Capabilities, Credentials};
+pub use sched::{set_thread_nice, thread_nice, NICE_MAX, NICE_MIN};
 pub use trace::TraceEvent;
 
 use clock::Clock;
@@ -222,7 +224,8 @@ impl Twin {
     /// Waits until at least `n` callers are blocked in this namespace (in a
     /// send, a receive or a `wait_ready`): a
     /// deterministic point at which a test knows its threads are queued as
-    /// waiters, in the order they blocked.
+    /// waiters: by nice value ([`set_thread_nice`]), and in the order they
+    /// blocked among equal values.
     ///
     /// ```
     /// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
@@ -247,6 +250,56 @@ impl Twin {
     /// fails instead of hanging the suite.
     pub fn wait_blocked(&self, n: usize) {
         self.world.wait_blocked(n, self.wait_limit)
+    }
+
+    /// Delivers a signal to `thread`, as `pthread_kill` does on Linux when a
+    /// handler is installed for it with `SA_RESTART` (`restart == true`) or
+    /// without. Returns whether `thread` was blocked in this namespace (in a
+    /// send, a receive or a `wait_ready`, and not yet served); otherwise
+    /// nothing happens.
+    ///
+    /// - A blocked send or receive without `restart` returns
+    ///   [`Error::Interrupted`] (`EINTR`): nothing is sent or received, and
+    ///   the caller leaves the waiter list at once ([`blocked`](Twin::blocked)
+    ///   drops before this returns).
+    /// - With `restart`, the call restarts as the kernel restarts it: it
+    ///   blocks again, behind every waiter of its nice value
+    ///   ([`set_thread_nice`]), so it loses its place; its deadline is
+    ///   absolute and stays. It stays blocked throughout.
+    /// - `wait_ready` is `poll`, which Linux never restarts once a handler
+    ///   ran: it returns `Interrupted` either way, unless the queue is
+    ///   ready by the time it runs; it counts as blocked until it returns.
+    /// - A caller already served (a message handed to it, or its message
+    ///   moved in) is not blocked any more and keeps its result, as in the
+    ///   kernel, where `wq_sleep` looks for its hand-over before signals.
+    ///
+    /// The twin delivers at once: the caller acts on the signal before any
+    /// other call on its queue, one of the interleavings the kernel allows.
+    /// Block the thread first (see [`wait_blocked`](Twin::wait_blocked)).
+    ///
+    /// ```
+    /// use mqtwin::{Error, MessageQueue, Namespace, OpenOptions, twin::Twin};
+    /// let ns = Twin::new();
+    /// let q = ns.open("/q", &OpenOptions::read_write().create())?;
+    /// std::thread::scope(|s| {
+    ///     let rx = s.spawn(|| q.receive(&mut [0; 8192]).map(|m| m.len));
+    ///     ns.wait_blocked(1);
+    ///     assert!(ns.interrupt(rx.thread().id(), false));
+    ///     assert_eq!(rx.join().unwrap(), Err(Error::Interrupted));
+    ///     assert!(!ns.interrupt(std::thread::current().id(), false)); // not blocked
+    /// });
+    /// # Ok::<(), mqtwin::Error>(())
+    /// ```
+    pub fn interrupt(&self, thread: std::thread::ThreadId, restart: bool) -> bool {
+        let r = self.world.interrupt(thread, restart);
+        if self.world.tracing() {
+            self.world.record(
+                self.process.pid,
+                format!("interrupt({thread:?}, restart: {restart})"),
+                format!("{r}"),
+            );
+        }
+        r
     }
 
     /// As [`wait_blocked`](Twin::wait_blocked), but gives up after `timeout`

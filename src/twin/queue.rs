@@ -5,6 +5,7 @@
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::deadline::MQ_PRIO_MAX;
@@ -339,6 +340,8 @@ enum Slot {
     Sent,
     /// A receiver a sender handed this message to.
     Delivered(Box<[u8]>, u32),
+    /// A caller a signal interrupted (`EINTR`), already off its list.
+    Interrupted,
 }
 
 /// One blocked caller. Its slot is only read or written with the queue lock
@@ -357,15 +360,22 @@ pub(crate) struct Waiter {
     poked: AtomicBool,
     /// Set and cleared under the queue lock around the sleep on `cv`.
     sleeping: AtomicBool,
+    /// The blocked thread, for [`QueueShared::interrupt`].
+    thread: ThreadId,
+    /// Its nice value when it blocked: the list order (`K:wq_add`).
+    nice: i32,
 }
 
 impl Waiter {
+    /// A waiter for the calling thread, with its current nice value.
     fn new(slot: Slot) -> Arc<Self> {
         Arc::new(Waiter {
             cv: Condvar::new(),
             slot: Mutex::new(slot),
             poked: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
+            thread: std::thread::current().id(),
+            nice: super::sched::thread_nice(),
         })
     }
 
@@ -435,8 +445,25 @@ impl Sleeper for WaiterWake {
     }
 
     fn is_pending(&self) -> bool {
-        !matches!(*self.waiter.slot.lock(), Slot::Sent | Slot::Delivered(..))
+        !matches!(
+            *self.waiter.slot.lock(),
+            Slot::Sent | Slot::Delivered(..) | Slot::Interrupted
+        )
     }
+}
+
+/// One of a queue's two waiter lists.
+type WaiterList = fn(&mut QueueState) -> &mut VecDeque<Arc<Waiter>>;
+
+/// Joins a waiter list where the kernel's `wq_add` puts it: behind every
+/// waiter with a lower or equal nice value, ahead of every higher one. The
+/// front is served first. (Usually the last waiter qualifies: O(1).)
+fn enqueue(list: &mut VecDeque<Arc<Waiter>>, waiter: Arc<Waiter>) {
+    let at = list
+        .iter()
+        .rposition(|w| w.nice <= waiter.nice)
+        .map_or(0, |i| i + 1);
+    list.insert(at, waiter);
 }
 
 /// A notification registration (`info->notify_owner` and friends).
@@ -531,7 +558,7 @@ impl QueueShared {
             }
             world.fault(FaultSite::Interrupt, false)?;
             let waiter = Waiter::new(Slot::Sending(msg.into(), priority));
-            st.send_waiters.push_back(Arc::clone(&waiter));
+            enqueue(&mut st.send_waiters, Arc::clone(&waiter));
             return self
                 .wait(world, st, &waiter, deadline, |st| &mut st.send_waiters)
                 .map(drop);
@@ -600,7 +627,7 @@ impl QueueShared {
         }
         world.fault(FaultSite::Interrupt, false)?;
         let waiter = Waiter::new(Slot::Receiving);
-        st.recv_waiters.push_back(Arc::clone(&waiter));
+        enqueue(&mut st.recv_waiters, Arc::clone(&waiter));
         match self.wait(world, st, &waiter, deadline, |st| &mut st.recv_waiters)? {
             Slot::Delivered(msg, priority) => {
                 buf[..msg.len()].copy_from_slice(&msg);
@@ -639,8 +666,13 @@ impl QueueShared {
         loop {
             {
                 let mut slot = waiter.slot.lock();
-                if matches!(*slot, Slot::Sent | Slot::Delivered(..)) {
-                    return Ok(std::mem::replace(&mut *slot, Slot::Sent));
+                match *slot {
+                    Slot::Sent | Slot::Delivered(..) => {
+                        return Ok(std::mem::replace(&mut *slot, Slot::Sent))
+                    }
+                    // `interrupt` took it off its list and counted it out.
+                    Slot::Interrupted => return Err(Error::Interrupted),
+                    _ => {}
                 }
             }
             if world.clock.expired(deadline) {
@@ -713,10 +745,59 @@ impl QueueShared {
             if interest.is_met(now) {
                 break Ok(mask(now));
             }
+            if matches!(*waiter.slot.lock(), Slot::Interrupted) {
+                break Err(Error::Interrupted);
+            }
         };
         st.pollers.retain(|w| !Arc::ptr_eq(w, &waiter));
         world.unblocked(1);
         result
+    }
+
+    /// A signal with a handler reaches `thread`, if it is blocked on this
+    /// queue (`K:wq_sleep` returns `-ERESTARTSYS`). Returns whether it was.
+    ///
+    /// In a send or receive, without `restart` the caller leaves its list
+    /// and returns [`Error::Interrupted`], sending or receiving nothing;
+    /// with `restart` the call starts again at once, i.e. it joins its list
+    /// again, behind every waiter of its nice value (its deadline, absolute,
+    /// is unchanged). In `wait_ready` (`poll`, which a handler never
+    /// restarts) the caller returns `Interrupted` unless the queue is ready.
+    /// A caller already served is not blocked any more: it keeps what it got.
+    pub(crate) fn interrupt(&self, world: &World, thread: ThreadId, restart: bool) -> bool {
+        let mut st = self.state.lock();
+        let lists: [WaiterList; 2] = [|st| &mut st.recv_waiters, |st| &mut st.send_waiters];
+        for list in lists {
+            let list = list(&mut st);
+            let Some(waiter) = list
+                .iter()
+                .position(|w| w.thread == thread)
+                .and_then(|i| list.remove(i))
+            else {
+                continue;
+            };
+            if restart {
+                enqueue(list, waiter);
+                return true;
+            }
+            // Like a handoff: the slot, then the count, then the wake-up.
+            let (_, asleep) = waiter.serve(Slot::Interrupted);
+            world.unblocked(1);
+            drop(st);
+            if asleep {
+                waiter.wake();
+            }
+            return true;
+        }
+        match st.pollers.iter().find(|p| p.thread == thread) {
+            Some(poller) => {
+                // It leaves the pollers and the count itself when it runs.
+                *poller.slot.lock() = Slot::Interrupted;
+                poller.cv.notify_all();
+                true
+            }
+            None => false,
+        }
     }
 
     /// `mq_notify(sevp)` with a validated `how`, by `owner`.

@@ -273,6 +273,16 @@ impl World {
         self.table.lock().charged.get(&uid).copied().unwrap_or(0)
     }
 
+    /// Interrupts `thread` if it is blocked on a queue of this namespace
+    /// ([`QueueShared::interrupt`]). Returns whether it was.
+    pub(crate) fn interrupt(&self, thread: std::thread::ThreadId, restart: bool) -> bool {
+        // Not under the table lock: queue locks are never taken inside it.
+        let queues: Vec<Arc<QueueShared>> = (self.table.lock().queues.values())
+            .map(|e| Arc::clone(&e.queue))
+            .collect();
+        queues.iter().any(|q| q.interrupt(self, thread, restart))
+    }
+
     /// Callers currently blocked in this namespace.
     pub(crate) fn blocked_count(&self) -> usize {
         self.blocked.lock().count

@@ -7,6 +7,7 @@
 //! two backends are compared through every assertion.
 
 mod harness;
+mod signals;
 
 /// Creates the per-backend `#[test]`s for generic test functions.
 macro_rules! instantiate {
@@ -43,4 +44,5 @@ mod open;
 mod ordering;
 mod permissions;
 mod readiness;
+mod scheduling;
 mod send_receive;
