@@ -266,7 +266,7 @@ impl Harness for TwinHarness {
 #[cfg(all(target_os = "linux", feature = "posix"))]
 pub use linux::KernelHarness;
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "posix"))]
 mod linux {
     use super::*;
 
