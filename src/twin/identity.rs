@@ -1,5 +1,7 @@
 //! Who is calling: the simulated process and user a twin call acts as.
 
+mod current;
+
 /// The capabilities that change message-queue behaviour.
 ///
 /// ```
@@ -31,6 +33,12 @@ impl Capabilities {
 ///
 /// The default is an ordinary user (uid and gid 1000, umask `0o022`, no
 /// capabilities, the default 819200-byte `RLIMIT_MSGQUEUE`).
+///
+/// To make a twin behave like the kernel does for *this* process, use
+/// [`Credentials::current`], not [`Credentials::root`]: root in a container
+/// (Docker, Kubernetes, most CI runners) usually lacks `CAP_SYS_RESOURCE`, so
+/// the kernel holds it to `queues_max`, `msg_max` and `msgsize_max` like any
+/// user, while `Credentials::root()` has every capability and is not.
 ///
 /// ```
 /// use mqtwin::twin::Credentials;

@@ -6,6 +6,17 @@
 //! need another identity or fresh limits run their body in a child: on the
 //! kernel a forked process that drops to another uid and/or enters a new IPC
 //! namespace; on the twin another simulated process or a fresh `Twin`.
+//!
+//! Who runs the suite must not change what it checks. The twin always acts
+//! as CI's identity (root without `CAP_SYS_RESOURCE`, see [`twin_identity`]);
+//! the kernel acts as the real process ([`Credentials::current`]). A kernel
+//! test that needs a privilege the machine does not give (an ordinary user,
+//! or a container's root without `CAP_SYS_ADMIN`/`CAP_SETUID`) finds out by
+//! trying: the forked child attempts the `unshare`/`setresuid`/sysctl write
+//! and reports "cannot" (`EPERM`/`EACCES`) apart from "failed"; the test is
+//! then skipped with one line on stderr, e.g.
+//! `skipped (kernel): contract::limits::kernel::queues_max_limits_creation:
+//! needs root (CAP_SYS_ADMIN) to unshare an IPC namespace: ...`.
 
 #![allow(dead_code, unsafe_code)]
 
@@ -38,6 +49,42 @@ pub fn fresh_uid() -> u32 {
     let n = UIDS.fetch_add(1, Ordering::Relaxed) as u32;
     assert!(n < 128, "fresh_uid: more than 128 uids in one run");
     54_000 + (std::process::id() % 62) * 128 + n
+}
+
+/// The payload of a skipped test: what the machine could not give it.
+#[derive(Debug)]
+pub struct Skip(pub String);
+
+/// Ends the current test as skipped, without the panic hook's message.
+/// [`skip_if_unprivileged`] turns it into one line on stderr.
+pub fn skip(reason: String) -> ! {
+    std::panic::resume_unwind(Box::new(Skip(reason)))
+}
+
+/// Runs a kernel test; if it called [`skip`], prints
+/// `skipped (kernel): <test>: <reason>` to stderr (past the test harness's
+/// output capture, like nix's `skip!`) and passes. Any other panic fails
+/// the test as usual.
+pub fn skip_if_unprivileged(test: &str, body: impl FnOnce()) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        match payload.downcast::<Skip>() {
+            Ok(skip) => {
+                use std::io::Write;
+                let line = format!("skipped (kernel): {test}: {}\n", skip.0);
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            }
+            Err(other) => std::panic::resume_unwind(other),
+        }
+    }
+}
+
+/// A capability the test's own process (not a child) must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// `CAP_DAC_OVERRIDE`: open a queue whatever its mode.
+    DacOverride,
+    /// `CAP_FOWNER`: unlink another user's queue.
+    Fowner,
 }
 
 /// What notification tests need from "the calling process" beyond the
@@ -105,6 +152,12 @@ pub trait Harness: Sync + Sized {
     /// Linux, so kernel and twin expect the same results).
     fn credentials(&self) -> Credentials;
 
+    /// Skips the test (see [`skip`]) unless the test's own process has
+    /// `need`. The twin always has it ([`twin_identity`]).
+    fn require(&self, need: Need) {
+        let _ = need;
+    }
+
     /// `dup`: another handle to the same open description.
     fn dup(&self, q: &Self::Q) -> Self::Q;
 
@@ -126,23 +179,17 @@ fn unique(tag: &str) -> String {
     )
 }
 
-/// The identity of this process, as twin credentials.
-fn this_process() -> Credentials {
-    #[cfg(all(target_os = "linux", not(miri)))]
-    {
-        linux::this_process()
-    }
-    // Miri cannot call getegid/umask/getrlimit, and runs the twin only.
-    #[cfg(any(not(target_os = "linux"), miri))]
-    {
-        // The identity CI's kernel runs have: root without CAP_SYS_RESOURCE.
-        Credentials {
-            capabilities: Capabilities {
-                sys_resource: false,
-                ..Capabilities::ALL
-            },
-            ..Credentials::root()
-        }
+/// The identity the twin harness acts as, whoever runs the suite: root
+/// without `CAP_SYS_RESOURCE` (what CI's root in a container has), umask
+/// `0o022`, the default `RLIMIT_MSGQUEUE`. The kernel harness uses the real
+/// process ([`Credentials::current`]) and skips what that process cannot do.
+pub fn twin_identity() -> Credentials {
+    Credentials {
+        capabilities: Capabilities {
+            sys_resource: false,
+            ..Capabilities::ALL
+        },
+        ..Credentials::root()
     }
 }
 
@@ -154,7 +201,7 @@ pub struct TwinHarness {
 impl TwinHarness {
     pub fn new() -> Self {
         TwinHarness {
-            twin: Twin::with_credentials(this_process()),
+            twin: Twin::with_credentials(twin_identity()),
         }
     }
 }
@@ -219,47 +266,9 @@ impl Harness for TwinHarness {
 #[cfg(all(target_os = "linux", feature = "posix"))]
 pub use linux::KernelHarness;
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "posix"))]
 mod linux {
     use super::*;
-
-    /// Reads the identity of this process from the kernel.
-    #[cfg_attr(miri, allow(dead_code))]
-    pub(super) fn this_process() -> Credentials {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let cap_eff = status
-            .lines()
-            .find_map(|l| l.strip_prefix("CapEff:"))
-            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            .unwrap_or(0);
-        let has = |bit: u32| cap_eff & (1 << bit) != 0;
-        // SAFETY: plain getters without preconditions.
-        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-        // SAFETY: umask cannot fail; set it back at once.
-        let umask = unsafe {
-            let old = libc::umask(0o022);
-            libc::umask(old);
-            old
-        };
-        let mut rl = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: `rl` is a valid out-pointer.
-        unsafe { libc::getrlimit(libc::RLIMIT_MSGQUEUE, &mut rl) };
-        Credentials {
-            uid,
-            gid,
-            groups: Vec::new(),
-            umask,
-            capabilities: Capabilities {
-                dac_override: has(1),
-                fowner: has(3),
-                sys_resource: has(24),
-            },
-            rlimit_msgqueue: rl.rlim_cur,
-        }
-    }
 
     #[cfg(feature = "posix")]
     pub use kernel::KernelHarness;
@@ -425,7 +434,20 @@ mod linux {
             }
 
             fn credentials(&self) -> Credentials {
-                this_process()
+                Credentials::current().expect("/proc/self/status and /proc/self/limits")
+            }
+
+            fn require(&self, need: Need) {
+                let caps = self.credentials().capabilities;
+                let (has, what) = match need {
+                    Need::DacOverride => (caps.dac_override, "CAP_DAC_OVERRIDE"),
+                    Need::Fowner => (caps.fowner, "CAP_FOWNER"),
+                };
+                if !has {
+                    skip(format!(
+                        "needs {what} in the test process (root usually has it)"
+                    ));
+                }
             }
 
             fn dup(&self, q: &Self::Q) -> Self::Q {
@@ -433,10 +455,61 @@ mod linux {
             }
 
             fn in_child<F: FnOnce(&Kernel) -> String>(&self, spec: &Child, f: F) -> String {
-                super::fork::run(spec, || f(&Kernel))
+                match super::fork::run(spec, || f(&Kernel)) {
+                    Ok(out) => out,
+                    Err(cannot) => skip(cannot),
+                }
             }
         }
     }
+}
+
+/// `Credentials::current()` against the system calls it stands for (its
+/// uid, gid, groups, umask and rlimit are checked against `nix` in the
+/// crate's unit tests; the capabilities need `capget`, which is here).
+#[cfg(all(target_os = "linux", not(miri)))]
+#[test]
+fn current_credentials_have_the_capget_capabilities() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut head = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget with a valid v3 header and two data structs.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut head as *mut Header,
+            data.as_mut_ptr(),
+        )
+    };
+    assert_eq!(r, 0, "capget: {}", std::io::Error::last_os_error());
+    let effective = u64::from(data[0].effective) | (u64::from(data[1].effective) << 32);
+    let has = |bit: u32| effective & (1 << bit) != 0;
+    let me = Credentials::current().expect("/proc/self readable");
+    assert_eq!(
+        me.capabilities,
+        Capabilities {
+            dac_override: has(1),
+            fowner: has(3),
+            sys_resource: has(24),
+        }
+    );
+    // SAFETY: plain getters without preconditions.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    assert_eq!((me.uid, me.gid), (uid, gid));
 }
 
 /// Forked children for kernel tests that need another identity or a fresh
@@ -451,7 +524,32 @@ mod fork {
     /// child needs (the allocator's are handled by glibc) could deadlock.
     static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    fn write_sysctls(l: &mqtwin::Limits) -> Result<(), String> {
+    /// Why a child's set-up did not happen.
+    enum SetUp {
+        /// The machine does not give this process the privilege (`EPERM`,
+        /// `EACCES`): the test is skipped.
+        Cannot(String),
+        /// Anything else: the test fails.
+        Failed(String),
+    }
+
+    /// Sorts the last OS error of `what` into [`SetUp`]; `need` says which
+    /// privilege would have made it work.
+    fn os_error(what: &str, need: &str) -> SetUp {
+        let e = std::io::Error::last_os_error();
+        sort(e, what, need)
+    }
+
+    fn sort(e: std::io::Error, what: &str, need: &str) -> SetUp {
+        match e.raw_os_error() {
+            Some(libc::EPERM) | Some(libc::EACCES) => {
+                SetUp::Cannot(format!("needs {need} to {what}: {e}"))
+            }
+            _ => SetUp::Failed(format!("{what}: {e}")),
+        }
+    }
+
+    fn write_sysctls(l: &mqtwin::Limits) -> Result<(), SetUp> {
         for (file, v) in [
             ("queues_max", l.queues_max),
             ("msg_max", l.msg_max as i64),
@@ -459,19 +557,24 @@ mod fork {
             ("msg_default", l.msg_default as i64),
             ("msgsize_default", l.msgsize_default as i64),
         ] {
-            std::fs::write(format!("/proc/sys/fs/mqueue/{file}"), v.to_string())
-                .map_err(|e| format!("sysctl {file}: {e}"))?;
+            std::fs::write(format!("/proc/sys/fs/mqueue/{file}"), v.to_string()).map_err(|e| {
+                sort(
+                    e,
+                    &format!("write the fs.mqueue.{file} sysctl"),
+                    "root (uid 0 or CAP_DAC_OVERRIDE)",
+                )
+            })?;
         }
         Ok(())
     }
 
-    fn set_up(spec: &Child) -> Result<(), String> {
+    fn set_up(spec: &Child) -> Result<(), SetUp> {
         // SAFETY (all calls below): plain syscalls on values we own, in the
         // single-threaded child.
         unsafe {
             if let Some(limits) = &spec.limits {
                 if libc::unshare(libc::CLONE_NEWIPC) != 0 {
-                    return Err(format!("unshare: {}", std::io::Error::last_os_error()));
+                    return Err(os_error("unshare an IPC namespace", "root (CAP_SYS_ADMIN)"));
                 }
                 write_sysctls(limits)?;
             }
@@ -483,30 +586,36 @@ mod fork {
                 libc::getrlimit(libc::RLIMIT_MSGQUEUE, &mut rl);
                 rl.rlim_cur = r.min(rl.rlim_max);
                 if libc::setrlimit(libc::RLIMIT_MSGQUEUE, &rl) != 0 {
-                    return Err("setrlimit".into());
+                    let e = std::io::Error::last_os_error();
+                    return Err(SetUp::Failed(format!("setrlimit: {e}")));
                 }
             }
             if let Some(m) = spec.umask {
                 libc::umask(m as libc::mode_t);
             }
             if let Some((uid, gid)) = spec.user {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setresgid(gid, gid, gid) != 0
-                    || libc::setresuid(uid, uid, uid) != 0
-                {
-                    return Err(format!(
-                        "drop privileges: {}",
-                        std::io::Error::last_os_error()
-                    ));
+                let need = "root (CAP_SETUID, CAP_SETGID)";
+                if libc::setgroups(0, std::ptr::null()) != 0 {
+                    return Err(os_error("clear the supplementary groups", need));
+                }
+                if libc::setresgid(gid, gid, gid) != 0 {
+                    return Err(os_error(&format!("setgid to {gid}"), need));
+                }
+                if libc::setresuid(uid, uid, uid) != 0 {
+                    return Err(os_error(&format!("setuid to {uid}"), need));
                 }
             }
         }
         Ok(())
     }
 
+    /// Exit status of a child whose set-up the machine does not allow.
+    const CANNOT: i32 = 4;
+
     /// Runs `body` in a forked child set up as `spec`; returns what it
-    /// returned, or panics with the child's failure.
-    pub fn run(spec: &Child, body: impl FnOnce() -> String) -> String {
+    /// returned, `Err` with what was missing when the machine cannot set the
+    /// child up (no privilege), or panics with the child's failure.
+    pub fn run(spec: &Child, body: impl FnOnce() -> String) -> Result<String, String> {
         let _serial = FORK.lock().unwrap_or_else(|p| p.into_inner());
         let mut fds = [0; 2];
         // SAFETY: `fds` is a valid two-element array.
@@ -523,7 +632,8 @@ mod fork {
             }));
             let (text, code) = match out {
                 Ok(Ok(s)) => (s, 0),
-                Ok(Err(e)) => (format!("child set-up failed: {e}"), 2),
+                Ok(Err(SetUp::Cannot(e))) => (e, CANNOT),
+                Ok(Err(SetUp::Failed(e))) => (format!("child set-up failed: {e}"), 2),
                 Err(_) => ("child panicked".to_string(), 3),
             };
             // SAFETY: writing our own buffer to our pipe, then exiting
@@ -545,10 +655,13 @@ mod fork {
         // SAFETY: waiting for our own child.
         unsafe { libc::waitpid(pid, &mut status, 0) };
         let code = libc::WEXITSTATUS(status);
+        if libc::WIFEXITED(status) && code == CANNOT {
+            return Err(text);
+        }
         assert!(
             libc::WIFEXITED(status) && code == 0,
             "child failed ({code}): {text}"
         );
-        text
+        Ok(text)
     }
 }

@@ -25,7 +25,12 @@ macro_rules! instantiate {
             $(
                 #[test]
                 fn $test() {
-                    super::$test(&crate::harness::KernelHarness::new());
+                    // Skips (one line on stderr) when the machine cannot
+                    // give the test a privilege it needs.
+                    crate::harness::skip_if_unprivileged(
+                        concat!(module_path!(), "::", stringify!($test)),
+                        || super::$test(&crate::harness::KernelHarness::new()),
+                    );
                 }
             )*
         }

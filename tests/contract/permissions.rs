@@ -5,7 +5,7 @@
 
 use mqtwin::{Error, MessageQueue, Namespace, OpenOptions};
 
-use crate::harness::{Child, Harness};
+use crate::harness::{Child, Harness, Need};
 
 type Outcome = Result<(), Error>;
 
@@ -197,6 +197,7 @@ fn the_creator_of_a_mode_0000_queue_keeps_its_handle_but_cannot_reopen<H: Harnes
 }
 
 fn dac_override_opens_any_mode<H: Harness>(h: &H) {
+    h.require(Need::DacOverride);
     let name = h.name("root-opens");
     let out = h.in_child(&with_umask_0(other_user()), |ns| {
         format!("{:?}", ns.open(&name, &small(0o000)).map(drop))
@@ -239,6 +240,7 @@ fn an_owner_can_unlink_its_own_mode_0000_queue<H: Harness>(h: &H) {
 }
 
 fn root_with_cap_fowner_can_unlink_any_queue<H: Harness>(h: &H) {
+    h.require(Need::Fowner);
     let name = h.name("root-unlinks");
     let out = h.in_child(&with_umask_0(other_user()), |ns| {
         format!("{:?}", ns.open(&name, &small(0o000)).map(drop))
