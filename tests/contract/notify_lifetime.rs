@@ -101,7 +101,8 @@ fn refused_registration_drops_its_callback_without_deadlock<H: Harness>(h: &H) {
 }
 
 fn fired_callback_runs_even_if_the_handle_closes_at_once<H: Harness>(h: &H) {
-    const N: usize = 200;
+    // Fewer under miri, which interprets every step.
+    const N: usize = if cfg!(miri) { 10 } else { 200 };
     let name = h.name("fired");
     let reader = h.ns().open(&name, &small()).unwrap();
     let (tx, rx) = mpsc::channel();
@@ -134,15 +135,20 @@ fn fired_callback_runs_even_if_the_handle_closes_at_once<H: Harness>(h: &H) {
 fn cancel_releases_the_callback_at_once_and_rearming_does_not_grow<H: Harness>(h: &H) {
     let q = h.ns().open(&h.name("rearm"), &small()).unwrap();
     let live = Arc::new(AtomicUsize::new(0));
-    for cycle in 0..2_000 {
-        let owned = Owned::new(&live, 64 * 1024);
+    let (cycles, bytes) = if cfg!(miri) {
+        (10, 64)
+    } else {
+        (2_000, 64 * 1024)
+    };
+    for cycle in 0..cycles {
+        let owned = Owned::new(&live, bytes);
         q.notify(Notify::thread(move || drop(owned))).unwrap();
         assert_eq!(live.load(Ordering::SeqCst), 1);
         q.cancel_notify().unwrap();
         assert_eq!(
             live.load(Ordering::SeqCst),
             0,
-            "cycle {cycle}: the cancelled callback (and its 64 KiB) is still alive"
+            "cycle {cycle}: the cancelled callback (and its {bytes} bytes) is still alive"
         );
     }
 }
