@@ -23,7 +23,8 @@ pub enum Format {
 pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<char> = s
         .trim()
-        .trim_start_matches("0x")
+        .strip_prefix("0x")
+        .unwrap_or(s.trim())
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();

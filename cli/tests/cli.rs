@@ -97,7 +97,7 @@ mod kernel {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use mqtwin::posix::Kernel;
-    use mqtwin::{MessageQueue, Namespace, OpenOptions};
+    use mqtwin::{MessageQueue, Namespace, Notify, OpenOptions};
 
     fn stderr(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr).into_owned()
@@ -273,6 +273,14 @@ mod kernel {
             .open(q, &OpenOptions::write_only().create().mode(0o640))
             .unwrap();
         sender.send(b"12345", 1).unwrap();
+        // Signal 0 delivers nothing, but registers this process (NOTIFY_PID).
+        sender
+            .notify(Notify::Signal {
+                signal: 0,
+                value: 0,
+            })
+            .unwrap();
+        let pid = std::process::id().to_string();
         let dir = std::env::temp_dir().join(format!("mqtwin-cli-mqfs-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let bin = env!("CARGO_BIN_EXE_mqtwin");
@@ -295,12 +303,12 @@ mod kernel {
             .unwrap_or_else(|| panic!("ls lacks {q}:\n{}", parts[0]));
         assert_eq!(
             row.split_whitespace().collect::<Vec<_>>(),
-            [q, "0640", "0", "0", "5", "0"],
+            [q, "0640", "0", "0", "5", pid.as_str()],
             "{row}"
         );
         for line in [
             "  qsize        5 bytes queued (QSIZE)",
-            "  notify       none",
+            &format!("  notify       signal 0, registered by pid {pid}"),
             "  mode         0640",
             "  owner        uid 0, gid 0",
         ] {
