@@ -106,6 +106,13 @@ fn stat(name: &str, out: &mut dyn Write) -> Result<(), Failure> {
                 ("notify", info.notify_text()),
                 ("mode", format!("{:04o}", info.mode)),
                 ("owner", format!("uid {}, gid {}", info.uid, info.gid)),
+                (
+                    "raw",
+                    format!(
+                        "QSIZE:{} NOTIFY:{} SIGNO:{} NOTIFY_PID:{}",
+                        info.qsize, info.notify, info.signo, info.notify_pid
+                    ),
+                ),
             ],
             Err(e) => vec![(
                 "mqueue fs",

@@ -309,6 +309,7 @@ mod kernel {
         for line in [
             "  qsize        5 bytes queued (QSIZE)",
             &format!("  notify       signal 0, registered by pid {pid}"),
+            &format!("  raw          QSIZE:5 NOTIFY:0 SIGNO:0 NOTIFY_PID:{pid}"),
             "  mode         0640",
             "  owner        uid 0, gid 0",
         ] {
