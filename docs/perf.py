@@ -2,8 +2,8 @@
 """Turns the latest `cargo bench` run into the tables of docs/performance.md
 and the plot docs/perf.png.
 
-    cargo bench                 # writes target/criterion/ and target/tmp/mqtwin-memory.json
-    python3 docs/perf.py        # prints the Markdown tables, writes docs/perf.png
+    cargo bench -p mqtwin-benches   # writes target/criterion/ and target/tmp/mqtwin-memory.json
+    python3 docs/perf.py            # prints the Markdown tables, writes docs/perf.png
 
 Reads criterion's `new/estimates.json` of every benchmark (the figure
 criterion prints: the slope estimate when it has one, else the mean) and the

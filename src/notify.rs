@@ -5,7 +5,7 @@
 //!
 //! - One registration per queue, owned by a *process*. Registering while any
 //!   registration exists — even the caller's own — fails with
-//!   [`Error::Busy`](crate::Error::Busy).
+//!   [`Error::Busy`].
 //! - It fires only when a send *inserts* a message into an *empty* queue; a
 //!   message handed straight to a waiting receiver, or a blocked sender's
 //!   message moved in by a receive, never fires it.

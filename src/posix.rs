@@ -3,7 +3,7 @@
 //! (`mq_timedsend` / `mq_timedreceive`, which `nix` lacks or wraps partly).
 //!
 //! Only compiled on Linux. Every argument goes to the kernel unchanged except
-//! the name, which the shared [`name`](crate::name) rules check first (a
+//! the name, which the shared [`name`] rules check first (a
 //! probe test pins those rules to the kernel's answers); the kernel's errno
 //! is then named with the shared [`Error`].
 //!

@@ -17,7 +17,7 @@
 //!   `RLIMIT_MSGQUEUE`), on the kernel, and compares the outcome and the
 //!   state of every open handle after every step.
 //! - [`model`] is an independent reference model of the single-threaded
-//!   semantics, used by the twin-only fuzzer, and [`fuzz`] holds the fuzz
+//!   semantics, used by the twin-only fuzzer, and `fuzz` holds the fuzz
 //!   entry points (feature `arbitrary`), so `cargo test` can replay fuzz
 //!   inputs through the same code.
 //!

@@ -24,14 +24,14 @@
 //! The property tests run 2,000 sequences of 20–60 ops (after one open per
 //! user) by default; `PROPTEST_CASES` overrides that. A failure shrinks to a
 //! minimal sequence, prints the divergence with the steps before it, and its
-//! seed is saved in `tests/differential.proptest-regressions`, replayed
+//! seed is saved in `differential/tests/differential.proptest-regressions`, replayed
 //! first on every run. `MQTWIN_DIFF_STATS=1 ... -- --nocapture` prints the
 //! sequence and op counts and the time of each lockstep test:
 //!
 //! ```text
-//! cargo test --features testing --test differential
-//! MQTWIN_DIFF_STATS=1 PROPTEST_CASES=25000 cargo test --release --features testing \
-//!     --test differential lockstep -- --nocapture
+//! cargo test -p mqtwin-differential
+//! MQTWIN_DIFF_STATS=1 PROPTEST_CASES=25000 cargo test --release -p mqtwin-differential \
+//!     lockstep -- --nocapture
 //! ```
 
 use mqtwin::testing::{

@@ -1,0 +1,261 @@
+//! The subcommands, generic over the backend: the kernel for real use, a
+//! twin for `--twin`'s demo. Each writes what it reports to `out`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use mqtwin::{Attributes, Error, MessageQueue, Namespace, OpenOptions};
+
+use crate::payload::{self, Format};
+
+/// Exit status: the operation failed (the library's error is printed).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status: bad arguments (clap uses it too), or no kernel queues on this OS.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status: `--timeout` passed (or, with `--timeout 0`, the queue was
+/// full / empty) before a message could be sent or received.
+pub const EXIT_TIMED_OUT: u8 = 3;
+
+/// Why a command failed, and so its exit status.
+#[derive(Debug)]
+pub enum Failure {
+    /// A queue operation failed: what was being done, and the library's error.
+    Queue(String, Error),
+    /// Anything else (I/O, the mqueue filesystem), already in words.
+    Other(String),
+    /// A bad argument the parser could not catch.
+    Usage(String),
+}
+
+impl Failure {
+    /// The process exit status for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Queue(_, Error::TimedOut | Error::WouldBlock) => EXIT_TIMED_OUT,
+            Failure::Queue(..) | Failure::Other(_) => EXIT_FAILED,
+            Failure::Usage(_) => EXIT_USAGE,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // `what` already says why (see `failed`).
+            Failure::Queue(what, Error::WouldBlock) => f.write_str(what),
+            Failure::Queue(what, e) => write!(f, "{what}: {e}"),
+            Failure::Other(msg) | Failure::Usage(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Other(format!("cannot write the output: {e}"))
+    }
+}
+
+/// How `send --create` creates a missing queue.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Create {
+    /// Maximum number of messages; the namespace default when `None`.
+    pub capacity: Option<usize>,
+    /// Maximum message length; the namespace default when `None`.
+    pub max_msg_len: Option<usize>,
+    /// Permission bits (before the umask); 0o600 when `None`.
+    pub mode: Option<u32>,
+}
+
+/// `NAME` as given, with a leading `/` added when it has none.
+pub fn queue_name(name: &str) -> String {
+    if name.starts_with('/') {
+        name.to_owned()
+    } else {
+        format!("/{name}")
+    }
+}
+
+/// A failed send or receive; `--timeout 0` on a full / empty queue is
+/// explained in the tool's terms, not as a non-blocking handle.
+fn failed(what: String, full_or_empty: &str, e: Error) -> Failure {
+    match e {
+        Error::WouldBlock => Failure::Queue(
+            format!("{what}: the queue is {full_or_empty} and --timeout 0 does not wait"),
+            e,
+        ),
+        e => Failure::Queue(what, e),
+    }
+}
+
+fn open<N: Namespace>(ns: &N, name: &str, options: &OpenOptions) -> Result<N::Queue, Failure> {
+    ns.open(name, options)
+        .map_err(|e| Failure::Queue(format!("cannot open {name}"), e))
+}
+
+/// Opens `name` for reading, or for writing if reading is not permitted
+/// (enough for `mq_getattr`).
+pub fn open_any<N: Namespace>(ns: &N, name: &str) -> Result<N::Queue, Failure> {
+    match ns.open(name, &OpenOptions::read_only()) {
+        Err(Error::PermissionDenied { .. }) => open(ns, name, &OpenOptions::write_only()),
+        other => other.map_err(|e| Failure::Queue(format!("cannot open {name}"), e)),
+    }
+}
+
+/// `send`: one message, blocking unless `timeout` is given (`0`: never wait).
+///
+/// # Errors
+///
+/// The open or the send failed (or timed out).
+pub fn send<N: Namespace>(
+    ns: &N,
+    name: &str,
+    msg: &[u8],
+    priority: u32,
+    timeout: Option<Duration>,
+    create: Option<Create>,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let mut options = OpenOptions::write_only();
+    if let Some(c) = create {
+        options = options.create();
+        if let Some(n) = c.capacity {
+            options = options.capacity(n);
+        }
+        if let Some(n) = c.max_msg_len {
+            options = options.max_msg_len(n);
+        }
+        if let Some(m) = c.mode {
+            options = options.mode(m);
+        }
+    }
+    let q = open(ns, name, &options)?;
+    let sent = match timeout {
+        None => q.send(msg, priority),
+        Some(Duration::ZERO) => q.try_send(msg, priority),
+        Some(t) => q.send_timeout(msg, priority, t),
+    };
+    sent.map_err(|e| failed(format!("cannot send to {name}"), "full", e))?;
+    let unit = if msg.len() == 1 { "byte" } else { "bytes" };
+    writeln!(
+        out,
+        "sent {} {unit} to {name} at priority {priority}",
+        msg.len()
+    )?;
+    Ok(())
+}
+
+/// Receives one message from `q` with the `send` timeout rules.
+fn receive_one(
+    q: &impl MessageQueue,
+    name: &str,
+    buf: &mut [u8],
+    timeout: Option<Duration>,
+) -> Result<mqtwin::Received, Failure> {
+    let got = match timeout {
+        None => q.receive(buf),
+        Some(Duration::ZERO) => q.try_receive(buf),
+        Some(t) => q.receive_timeout(buf, t),
+    };
+    got.map_err(|e| failed(format!("cannot receive from {name}"), "empty", e))
+}
+
+fn buffer(q: &impl MessageQueue, name: &str) -> Result<Vec<u8>, Failure> {
+    let attrs = q
+        .attributes()
+        .map_err(|e| Failure::Queue(format!("cannot read the attributes of {name}"), e))?;
+    Ok(vec![0; attrs.max_msg_len])
+}
+
+/// `receive`: takes one message off the queue and prints it.
+///
+/// # Errors
+///
+/// The open or the receive failed (or timed out).
+pub fn receive<N: Namespace>(
+    ns: &N,
+    name: &str,
+    timeout: Option<Duration>,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let q = open(ns, name, &OpenOptions::read_only())?;
+    let mut buf = buffer(&q, name)?;
+    let got = receive_one(&q, name, &mut buf, timeout)?;
+    writeln!(
+        out,
+        "{}",
+        payload::describe(got.priority, &buf[..got.len], format)
+    )?;
+    Ok(())
+}
+
+/// `watch`: prints every message as it arrives, until interrupted or after
+/// `count` messages.
+///
+/// # Errors
+///
+/// The open or a receive failed.
+pub fn watch<N: Namespace>(
+    ns: &N,
+    name: &str,
+    count: Option<u64>,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let q = open(ns, name, &OpenOptions::read_only())?;
+    let mut buf = buffer(&q, name)?;
+    let mut seen = 0u64;
+    while count.is_none_or(|c| seen < c) {
+        let got = receive_one(&q, name, &mut buf, None)?;
+        writeln!(
+            out,
+            "{}",
+            payload::describe(got.priority, &buf[..got.len], format)
+        )?;
+        out.flush()?;
+        seen += 1;
+    }
+    Ok(())
+}
+
+/// `rm`: unlinks the name (open handles keep the queue until they close).
+///
+/// # Errors
+///
+/// The unlink failed.
+pub fn rm<N: Namespace>(ns: &N, name: &str, out: &mut dyn Write) -> Result<(), Failure> {
+    ns.unlink(name)
+        .map_err(|e| Failure::Queue(format!("cannot remove {name}"), e))?;
+    writeln!(out, "removed {name}")?;
+    Ok(())
+}
+
+/// Prints `stat`'s report: the attributes, then `extra` lines (the
+/// mqueue filesystem's view, or what the twin can tell).
+pub fn print_stat(
+    out: &mut dyn Write,
+    name: &str,
+    attrs: &Attributes,
+    extra: &[(&str, String)],
+) -> std::io::Result<()> {
+    writeln!(out, "{name}")?;
+    writeln!(
+        out,
+        "  capacity     {} messages (mq_maxmsg)",
+        attrs.capacity
+    )?;
+    writeln!(
+        out,
+        "  max_msg_len  {} bytes (mq_msgsize)",
+        attrs.max_msg_len
+    )?;
+    writeln!(
+        out,
+        "  messages     {} (mq_curmsgs)",
+        attrs.current_messages
+    )?;
+    for (label, value) in extra {
+        writeln!(out, "  {label:<12} {value}")?;
+    }
+    Ok(())
+}
