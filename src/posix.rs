@@ -304,13 +304,17 @@ impl MessageQueue for Queue {
         Ok(attributes(&a))
     }
 
-    fn set_nonblocking(&self, nonblocking: bool) -> Result<(), Error> {
-        let r = if nonblocking {
-            mqueue::mq_set_nonblock(&self.mqd)
+    fn set_nonblocking(&self, nonblocking: bool) -> Result<bool, Error> {
+        // One `mq_setattr`, whose old attributes give the previous flag
+        // atomically (nix's `mq_set_nonblock` reads them separately first).
+        let flags = if nonblocking {
+            libc::c_long::from(libc::O_NONBLOCK)
         } else {
-            mqueue::mq_remove_nonblock(&self.mqd)
+            0
         };
-        r.map(drop).map_err(os)
+        let new = MqAttr::new(flags, 0, 0, 0);
+        let old = mqueue::mq_setattr(&self.mqd, &new).map_err(os)?;
+        Ok(attributes(&old).nonblocking)
     }
 
     fn notify(&self, how: Notify) -> Result<(), Error> {

@@ -127,13 +127,24 @@ pub trait MessageQueue: Send + Sync {
     fn attributes(&self) -> Result<Attributes, Error>;
 
     /// Makes this handle (its open description, shared by its clones)
-    /// non-blocking or blocking (`mq_setattr`). Calls already waiting are not
+    /// non-blocking or blocking (`mq_setattr`), and returns the flag it had
+    /// before (`mq_setattr`'s old attributes). Calls already waiting are not
     /// affected.
+    ///
+    /// ```
+    /// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
+    /// let q = Twin::new().open("/q", &OpenOptions::read_write().create())?;
+    /// let was = q.set_nonblocking(true)?;
+    /// assert!(!was);
+    /// // ... non-blocking work ...
+    /// assert!(q.set_nonblocking(was)?); // restore
+    /// # Ok::<(), mqtwin::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
     /// Only an unexpected OS error on the kernel backend.
-    fn set_nonblocking(&self, nonblocking: bool) -> Result<(), Error>;
+    fn set_nonblocking(&self, nonblocking: bool) -> Result<bool, Error>;
 
     /// Registers for notification when a message arrives in the empty queue
     /// (`mq_notify`). The registration belongs to the calling process, fires
@@ -327,7 +338,7 @@ macro_rules! forward_message_queue {
             fn attributes(&self) -> Result<Attributes, Error> {
                 (**self).attributes()
             }
-            fn set_nonblocking(&self, nonblocking: bool) -> Result<(), Error> {
+            fn set_nonblocking(&self, nonblocking: bool) -> Result<bool, Error> {
                 (**self).set_nonblocking(nonblocking)
             }
             fn now(&self) -> SystemTime {

@@ -766,8 +766,9 @@ impl Model {
                 None => Outcome::NoHandle,
                 Some(i) => {
                     let d = self.handles[u][i];
-                    self.descs.get_mut(&d).expect("description").nonblocking = on;
-                    Outcome::NonblockingSet(Ok(()))
+                    let desc = self.descs.get_mut(&d).expect("description");
+                    let old = std::mem::replace(&mut desc.nonblocking, on);
+                    Outcome::NonblockingSet(Ok(old))
                 }
             },
             Op::Attributes { handle, .. } => match self.pick(u, handle) {

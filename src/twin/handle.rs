@@ -261,11 +261,11 @@ impl MessageQueue for Queue {
         })
     }
 
-    fn set_nonblocking(&self, nonblocking: bool) -> Result<(), Error> {
-        self.desc.nonblocking.store(nonblocking, Ordering::SeqCst);
+    fn set_nonblocking(&self, nonblocking: bool) -> Result<bool, Error> {
+        let old = self.desc.nonblocking.swap(nonblocking, Ordering::SeqCst);
         self.traced(
             || format!("set_nonblocking({:?}, {nonblocking})", self.desc.name),
-            Ok(()),
+            Ok(old),
         )
     }
 

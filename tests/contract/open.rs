@@ -281,7 +281,7 @@ fn separately_opened_handles_have_their_own_nonblocking_flag<H: Harness>(h: &H) 
     let name = h.name("own-flag");
     let a = h.ns().open(&name, &small()).unwrap();
     let b = h.ns().open(&name, &OpenOptions::read_write()).unwrap();
-    assert_eq!(a.set_nonblocking(true), Ok(()));
+    assert_eq!(a.set_nonblocking(true), Ok(false));
     assert_eq!(a.attributes().map(|x| x.nonblocking), Ok(true));
     assert_eq!(b.attributes().map(|x| x.nonblocking), Ok(false));
     let mut buf = [0u8; 100];
@@ -291,8 +291,8 @@ fn separately_opened_handles_have_their_own_nonblocking_flag<H: Harness>(h: &H) 
         b.receive_timeout(&mut buf, std::time::Duration::from_millis(5)),
         Err(Error::TimedOut)
     );
-    assert_eq!(b.set_nonblocking(true), Ok(()));
-    assert_eq!(a.set_nonblocking(false), Ok(()));
+    assert_eq!(b.set_nonblocking(true), Ok(false));
+    assert_eq!(a.set_nonblocking(false), Ok(true));
     assert_eq!(a.attributes().map(|x| x.nonblocking), Ok(false));
     assert_eq!(b.attributes().map(|x| x.nonblocking), Ok(true));
 }
@@ -303,11 +303,11 @@ where
 {
     let q = h.ns().open(&h.name("shared-flag"), &small()).unwrap();
     let clone = q.dup().unwrap();
-    assert_eq!(clone.set_nonblocking(true), Ok(()));
+    assert_eq!(clone.set_nonblocking(true), Ok(false));
     assert_eq!(q.attributes().map(|a| a.nonblocking), Ok(true));
     let mut buf = [0u8; 100];
     assert_eq!(q.receive(&mut buf), Err(Error::WouldBlock));
-    assert_eq!(q.set_nonblocking(false), Ok(()));
+    assert_eq!(q.set_nonblocking(false), Ok(true));
     assert_eq!(clone.attributes().map(|a| a.nonblocking), Ok(false));
     // The clone is the same queue: what one sends the other receives.
     assert_eq!(clone.send(b"via clone", 4), Ok(()));
