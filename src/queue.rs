@@ -33,7 +33,7 @@ pub struct Received {
 /// | `send`, `receive` | waits forever, or [`Error::WouldBlock`] if the handle is non-blocking |
 /// | `try_send`, `try_receive` | [`Error::WouldBlock`] at once, whatever the handle's mode |
 /// | `*_timeout(d)` | waits until the backend's clock reads `now + d`, then [`Error::TimedOut`] |
-/// | `*_deadline(t)` | waits until the wall-clock time `t`, then [`Error::TimedOut`] |
+/// | `*_deadline(t)` | waits until the backend's clock reads `t` (build it with [`deadline_after`](MessageQueue::deadline_after)), then [`Error::TimedOut`] |
 ///
 /// A timeout too large to add to the clock (`Duration::MAX`,
 /// `Duration::new(u64::MAX, 999_999_999)`) is not an error and not "no
@@ -214,6 +214,15 @@ pub trait MessageQueue: Send + Sync {
         SystemTime::now()
     }
 
+    /// The absolute deadline `timeout` from now on this handle's clock
+    /// ([`now`](MessageQueue::now) + `timeout`, saturating at
+    /// [`deadline::latest`](crate::deadline::latest)), for the `*_deadline`
+    /// calls. See [`Namespace::deadline_after`] for why deadlines must not be
+    /// built from [`SystemTime::now`].
+    fn deadline_after(&self, timeout: Duration) -> SystemTime {
+        deadline::saturating_add(self.now(), timeout)
+    }
+
     /// Sends, waiting as long as needed (unless the handle is non-blocking).
     ///
     /// # Errors
@@ -298,6 +307,37 @@ fn would_block(e: Error) -> Error {
 /// publish(&ns, b"started")?;
 /// # Ok::<(), mqtwin::Error>(())
 /// ```
+///
+/// # Deadlines come from the namespace's clock
+///
+/// A twin built with [`virtual_time`](crate::twin::TwinBuilder::virtual_time)
+/// runs on a virtual clock that starts in 2001. A deadline built from
+/// [`SystemTime::now`] lands decades ahead of that clock, so the call waits
+/// (silently) until the test advances the clock that far. Build deadlines
+/// with [`deadline_after`](Namespace::deadline_after) (or
+/// [`MessageQueue::deadline_after`]) instead, or pass relative timeouts to the
+/// `*_timeout` calls; both read the backend's own clock.
+///
+/// ```
+/// use std::time::Duration;
+/// use mqtwin::{Error, MessageQueue, Namespace, OpenOptions, twin::Twin};
+///
+/// fn first_message<N: Namespace>(ns: &N, within: Duration) -> Result<usize, Error> {
+///     let q = ns.open("/in", &OpenOptions::read_only().create())?;
+///     let deadline = ns.deadline_after(within); // not SystemTime::now() + within
+///     let mut buf = vec![0; q.attributes()?.max_msg_len];
+///     Ok(q.receive_deadline(&mut buf, Some(deadline))?.len)
+/// }
+///
+/// let ns = Twin::builder().virtual_time().build();
+/// let clock = ns.virtual_clock().unwrap();
+/// std::thread::scope(|s| {
+///     let waiter = s.spawn(|| first_message(&ns, Duration::from_secs(5)));
+///     ns.wait_blocked(1);
+///     clock.advance(Duration::from_secs(5)); // the deadline passes at once
+///     assert_eq!(waiter.join().unwrap(), Err(Error::TimedOut));
+/// });
+/// ```
 pub trait Namespace {
     /// The handle type `open` returns.
     type Queue: MessageQueue;
@@ -324,6 +364,22 @@ pub trait Namespace {
     /// [`Error::InvalidName`]; [`Error::NotFound`]; [`Error::PermissionDenied`]
     /// when the caller neither owns the queue nor is root nor has `CAP_FOWNER`.
     fn unlink(&self, name: &str) -> Result<(), Error>;
+
+    /// The namespace's clock: [`SystemTime::now`] for the kernel and a
+    /// default twin, the virtual clock for a twin on virtual time. Handles
+    /// opened here read the same clock ([`MessageQueue::now`]).
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    /// The absolute deadline `timeout` from [`now`](Namespace::now), saturating
+    /// at [`deadline::latest`](crate::deadline::latest): the right way to
+    /// build a deadline for [`MessageQueue::send_deadline`],
+    /// [`MessageQueue::receive_deadline`] or [`MessageQueue::wait_ready`] on
+    /// any backend (see the type's docs for the virtual-clock pitfall).
+    fn deadline_after(&self, timeout: Duration) -> SystemTime {
+        deadline::saturating_add(self.now(), timeout)
+    }
 }
 
 macro_rules! forward_message_queue {

@@ -589,3 +589,30 @@ fn an_interrupted_wait_ready_returns_interrupted() {
         assert!(!ns.interrupt(id, true));
     });
 }
+
+/// On virtual time `Namespace::now` and `MessageQueue::now` read the virtual
+/// clock, and a deadline from `deadline_after` passes when the clock is
+/// advanced to it, while one built from `SystemTime::now()` would be decades
+/// away (the pitfall the helper exists for).
+#[test]
+fn deadline_after_uses_the_virtual_clock() {
+    let ns = virtual_twin();
+    let clock = ns.virtual_clock().unwrap();
+    let q = open(&ns, "/q");
+    assert_eq!(Namespace::now(&ns), clock.now());
+    assert_eq!(q.now(), clock.now());
+    let d = Namespace::deadline_after(&ns, Duration::from_secs(5));
+    assert_eq!(d, clock.now() + Duration::from_secs(5));
+    assert_eq!(q.deadline_after(Duration::from_secs(5)), d);
+    assert!(SystemTime::now() > d + Duration::from_secs(20 * 365 * 86_400));
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let mut buf = [0u8; 16];
+            q.receive_deadline(&mut buf, Some(d))
+        });
+        ns.wait_blocked(1);
+        assert_eq!(clock.pending_deadlines(), vec![d]);
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(waiter.join().unwrap(), Err(Error::TimedOut));
+    });
+}

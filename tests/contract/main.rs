@@ -39,6 +39,7 @@ macro_rules! instantiate {
 pub(crate) use instantiate;
 
 mod blocking;
+mod conveniences;
 mod deadlines;
 mod lifetime;
 mod limits;
