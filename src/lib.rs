@@ -129,6 +129,7 @@ pub mod limits;
 pub mod name;
 pub mod notify;
 pub mod options;
+mod owned;
 mod queue;
 mod sync;
 #[cfg(feature = "testing")]
@@ -150,4 +151,5 @@ pub use error::{Error, NameProblem};
 pub use limits::Limits;
 pub use notify::{Interest, Notify, Readiness, SignalInfo};
 pub use options::{Access, Attributes, OpenOptions};
+pub use owned::{Message, TryIter};
 pub use queue::{MessageQueue, Namespace, Received};

@@ -7,6 +7,7 @@ use crate::deadline;
 use crate::error::Error;
 use crate::notify::{Interest, Notify, Readiness};
 use crate::options::{Attributes, OpenOptions};
+use crate::owned::{self, Message, TryIter};
 
 /// What a successful receive returns: the message length and its priority.
 ///
@@ -48,16 +49,9 @@ pub struct Received {
 /// ```
 /// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
 ///
+/// // Takes every message now queued (`try_receive` until `WouldBlock`).
 /// fn drain(q: &dyn MessageQueue) -> Result<Vec<(Vec<u8>, u32)>, mqtwin::Error> {
-///     let mut buf = vec![0; q.attributes()?.max_msg_len];
-///     let mut out = Vec::new();
-///     loop {
-///         match q.try_receive(&mut buf) {
-///             Ok(r) => out.push((buf[..r.len].to_vec(), r.priority)),
-///             Err(mqtwin::Error::WouldBlock) => return Ok(out),
-///             Err(e) => return Err(e),
-///         }
-///     }
+///     mqtwin::TryIter::new(q).collect()
 /// }
 ///
 /// let q = Twin::new().open("/q", &OpenOptions::read_write().create())?;
@@ -279,6 +273,85 @@ pub trait MessageQueue: Send + Sync {
     /// As [`receive_deadline`](MessageQueue::receive_deadline).
     fn receive_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<Received, Error> {
         self.receive_deadline(buf, deadline::after(self.now(), timeout))
+    }
+
+    /// As [`receive_deadline`](MessageQueue::receive_deadline), into a new
+    /// `Vec` sized from [`attributes`](MessageQueue::attributes) (the queue's
+    /// maximum message length) and then shrunk to the message: returns the
+    /// message's bytes and its priority.
+    ///
+    /// Each call allocates a buffer of the queue's maximum message length
+    /// (up to 16 MiB); to receive many messages, reuse a buffer with
+    /// [`receive`](MessageQueue::receive) or drain with
+    /// [`try_iter`](MessageQueue::try_iter).
+    ///
+    /// # Errors
+    ///
+    /// As [`receive_deadline`](MessageQueue::receive_deadline), except
+    /// `BufferTooSmall`; also an unexpected OS error from `attributes`
+    /// (kernel backend).
+    fn receive_vec_deadline(&self, deadline: Option<SystemTime>) -> Result<Message, Error> {
+        let mut buf = owned::buffer(self)?;
+        let r = self.receive_deadline(&mut buf, deadline)?;
+        buf.truncate(r.len);
+        buf.shrink_to_fit();
+        Ok((buf, r.priority))
+    }
+
+    /// Receives into a new `Vec`, waiting as long as needed (unless the
+    /// handle is non-blocking); see
+    /// [`receive_vec_deadline`](MessageQueue::receive_vec_deadline).
+    ///
+    /// ```
+    /// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
+    /// let q = Twin::new().open("/q", &OpenOptions::read_write().create())?;
+    /// q.send(b"hello", 3)?;
+    /// assert_eq!(q.receive_vec()?, (b"hello".to_vec(), 3));
+    /// assert_eq!(q.try_receive_vec(), Err(mqtwin::Error::WouldBlock));
+    /// # Ok::<(), mqtwin::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`receive_vec_deadline`](MessageQueue::receive_vec_deadline),
+    /// except `InvalidDeadline` and `TimedOut`.
+    fn receive_vec(&self) -> Result<Message, Error> {
+        self.receive_vec_deadline(None)
+    }
+
+    /// Receives into a new `Vec` without ever waiting, whatever the handle's
+    /// mode.
+    ///
+    /// # Errors
+    ///
+    /// As [`receive_vec_deadline`](MessageQueue::receive_vec_deadline); an
+    /// empty queue gives [`Error::WouldBlock`].
+    fn try_receive_vec(&self) -> Result<Message, Error> {
+        self.receive_vec_deadline(Some(deadline::IMMEDIATE))
+            .map_err(would_block)
+    }
+
+    /// Receives into a new `Vec`, waiting at most `timeout` as measured by
+    /// [`now`](MessageQueue::now).
+    ///
+    /// # Errors
+    ///
+    /// As [`receive_vec_deadline`](MessageQueue::receive_vec_deadline).
+    fn receive_vec_timeout(&self, timeout: Duration) -> Result<Message, Error> {
+        self.receive_vec_deadline(deadline::after(self.now(), timeout))
+    }
+
+    /// An iterator that takes every message now in the queue, without
+    /// waiting, highest priority first: see [`TryIter`]. It ends when the
+    /// queue is empty; any other error is yielded once and ends it.
+    ///
+    /// On an unsized handle (`&dyn MessageQueue`) use [`TryIter::new`];
+    /// `Box<dyn MessageQueue>` and `Arc<dyn MessageQueue>` have this method.
+    fn try_iter(&self) -> TryIter<'_, Self>
+    where
+        Self: Sized,
+    {
+        TryIter::new(self)
     }
 }
 
