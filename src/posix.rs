@@ -191,6 +191,12 @@ impl Queue {
     }
 }
 
+impl crate::dynamic::TryClone for Queue {
+    fn try_clone(&self) -> Result<Queue, Error> {
+        Queue::try_clone(self)
+    }
+}
+
 impl Drop for Queue {
     fn drop(&mut self) {
         // SAFETY: this `Queue` owns the descriptor and nothing uses it after
@@ -315,6 +321,10 @@ impl MessageQueue for Queue {
         let new = MqAttr::new(flags, 0, 0, 0);
         let old = mqueue::mq_setattr(&self.mqd, &new).map_err(os)?;
         Ok(attributes(&old).nonblocking)
+    }
+
+    fn try_clone_box(&self) -> Result<Box<dyn MessageQueue>, Error> {
+        Ok(Box::new(self.try_clone()?))
     }
 
     fn notify(&self, how: Notify) -> Result<(), Error> {

@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::deadline;
+use crate::dynamic::TryClone;
 use crate::error::Error;
 use crate::notify::{Interest, Notify, Readiness};
 use crate::options::{Attributes, OpenOptions};
@@ -139,6 +140,28 @@ pub trait MessageQueue: Send + Sync {
     ///
     /// Only an unexpected OS error on the kernel backend.
     fn set_nonblocking(&self, nonblocking: bool) -> Result<bool, Error>;
+
+    /// Another handle to the same open description (`dup`), boxed: the
+    /// object-safe form of [`TryClone::try_clone`], so that
+    /// `Box<dyn MessageQueue>` can be duplicated too. The dup shares the
+    /// non-blocking flag; dropping it is a close (which removes this
+    /// process's notification registration, as any close does).
+    ///
+    /// ```
+    /// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
+    /// let q: Box<dyn MessageQueue> =
+    ///     Box::new(Twin::new().open("/q", &OpenOptions::read_write().create())?);
+    /// let dup = q.try_clone_box()?;
+    /// dup.set_nonblocking(true)?;
+    /// assert!(q.attributes()?.nonblocking);
+    /// # Ok::<(), mqtwin::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ResourceLimit`] when the process is out of descriptors
+    /// (kernel backend); the twin never fails.
+    fn try_clone_box(&self) -> Result<Box<dyn MessageQueue>, Error>;
 
     /// Registers for notification when a message arrives in the empty queue
     /// (`mq_notify`). The registration belongs to the calling process, fires
@@ -411,9 +434,14 @@ fn would_block(e: Error) -> Error {
 ///     assert_eq!(waiter.join().unwrap(), Err(Error::TimedOut));
 /// });
 /// ```
-pub trait Namespace {
+///
+/// Namespaces are `Send + Sync` and their handles are `'static` and
+/// [`TryClone`], so generic code can share a namespace across threads and
+/// hand handles (or their dups) to spawned threads without extra bounds.
+/// For a backend chosen at run time, see [`DynNamespace`](crate::DynNamespace).
+pub trait Namespace: Send + Sync {
     /// The handle type `open` returns.
-    type Queue: MessageQueue;
+    type Queue: MessageQueue + TryClone + 'static;
 
     /// Opens (and with [`OpenOptions::create`] possibly creates) the queue
     /// `name` (`mq_open`).
@@ -469,6 +497,9 @@ macro_rules! forward_message_queue {
             }
             fn set_nonblocking(&self, nonblocking: bool) -> Result<bool, Error> {
                 (**self).set_nonblocking(nonblocking)
+            }
+            fn try_clone_box(&self) -> Result<Box<dyn MessageQueue>, Error> {
+                (**self).try_clone_box()
             }
             fn now(&self) -> SystemTime {
                 (**self).now()

@@ -196,6 +196,12 @@ impl Queue {
     }
 }
 
+impl crate::dynamic::TryClone for Queue {
+    fn try_clone(&self) -> Result<Queue, Error> {
+        Queue::try_clone(self)
+    }
+}
+
 impl Drop for Queue {
     /// Every close by the owner process removes its notification
     /// registration (`mqueue_flush_file`), whichever handle registered it.
@@ -267,6 +273,10 @@ impl MessageQueue for Queue {
             || format!("set_nonblocking({:?}, {nonblocking})", self.desc.name),
             Ok(old),
         )
+    }
+
+    fn try_clone_box(&self) -> Result<Box<dyn MessageQueue>, Error> {
+        Ok(Box::new(self.try_clone()?))
     }
 
     fn notify(&self, how: Notify) -> Result<(), Error> {

@@ -41,6 +41,7 @@ pub(crate) use instantiate;
 mod blocking;
 mod conveniences;
 mod deadlines;
+mod dynamic;
 mod lifetime;
 mod limits;
 mod names;
