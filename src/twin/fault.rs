@@ -182,7 +182,7 @@ impl Faults {
             FaultSite::Send => Error::OutOfMemory,
             FaultSite::Interrupt => Error::Interrupted,
             FaultSite::Notify => {
-                if self.next() % 2 == 0 {
+                if self.next() & 1 == 0 {
                     Error::ResourceLimit
                 } else {
                     Error::OutOfMemory
