@@ -30,6 +30,8 @@
 use std::fmt;
 use std::io;
 
+use crate::limits::AttributeLimit;
+
 /// Why a queue name was rejected. Each problem maps to the errno Linux returns.
 ///
 /// ```
@@ -124,16 +126,17 @@ pub enum Error {
     },
     /// The requested capacity or message size is zero or exceeds the
     /// namespace's limits (`msg_max`, `msgsize_max`; 65536 and 16 MiB for a
-    /// caller with `CAP_SYS_RESOURCE`) (`EINVAL`).
-    #[error(
-        "invalid queue attributes: capacity {capacity} and max message length {max_msg_len} must \
-         both be at least 1 and within the namespace's limits (msg_max, msgsize_max)"
-    )]
+    /// caller with `CAP_SYS_RESOURCE`) (`EINVAL`). `limit` names the rule
+    /// and its value; the message reads e.g. "invalid queue attributes:
+    /// capacity 20 exceeds msg_max 10".
+    #[error("invalid queue attributes: {}", limit.describe(*capacity, *max_msg_len))]
     InvalidAttributes {
         /// The requested capacity (`mq_maxmsg`).
         capacity: usize,
         /// The requested maximum message length (`mq_msgsize`).
         max_msg_len: usize,
+        /// The rule broken, with the limit's value.
+        limit: AttributeLimit,
     },
     /// The namespace already holds `queues_max` queues (`ENOSPC`).
     #[error("too many message queues in this IPC namespace (queues_max reached)")]

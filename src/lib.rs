@@ -152,7 +152,7 @@ struct ReadmeDoctests;
 
 pub use dynamic::{DynNamespace, TryClone};
 pub use error::{Error, NameProblem};
-pub use limits::Limits;
+pub use limits::{AttributeLimit, Limits};
 pub use notify::{Interest, Notify, Readiness, SignalInfo};
 pub use options::{Access, Attributes, OpenOptions};
 pub use owned::{Message, TryIter};

@@ -33,7 +33,7 @@ use nix::fcntl::{fcntl, FcntlArg};
 use nix::mqueue::{self, MqAttr, MqdT};
 
 use crate::error::Error;
-use crate::limits::Limits;
+use crate::limits::{AttributeLimit, Limits};
 use crate::name;
 use crate::notify::{Interest, Notify, Readiness};
 use crate::options::{Access, Attributes, OpenOptions};
@@ -132,6 +132,7 @@ impl Namespace for Kernel {
                     Error::InvalidAttributes {
                         capacity,
                         max_msg_len,
+                        limit: broken_attribute(capacity, max_msg_len),
                     }
                 }
                 e => os(e),
@@ -441,6 +442,31 @@ fn attributes(a: &MqAttr) -> Attributes {
         max_msg_len: size(a.msgsize()),
         current_messages: size(a.curmsgs()),
         nonblocking: a.flags() & libc::c_long::from(libc::O_NONBLOCK) != 0,
+    }
+}
+
+/// Why the kernel refused `(capacity, max_msg_len)` with `EINVAL`: the same
+/// rule the twin names, derived from the namespace's limits and the
+/// caller's `CAP_SYS_RESOURCE` as read now ([`AttributeLimit::Unexplained`]
+/// when they cannot be read or allow the values).
+fn broken_attribute(capacity: usize, max_msg_len: usize) -> AttributeLimit {
+    let privileged = crate::twin::Credentials::current()
+        .map(|c| c.capabilities.sys_resource)
+        .ok();
+    match (Kernel::limits(), privileged) {
+        (Ok(limits), Some(privileged)) => limits
+            .broken_attribute(capacity, max_msg_len, privileged)
+            .unwrap_or(AttributeLimit::Unexplained),
+        // Zero values are refused whatever the limits.
+        _ => Limits::default()
+            .broken_attribute(capacity, max_msg_len, true)
+            .filter(|l| {
+                matches!(
+                    l,
+                    AttributeLimit::ZeroCapacity | AttributeLimit::ZeroMaxMsgLen
+                )
+            })
+            .unwrap_or(AttributeLimit::Unexplained),
     }
 }
 
