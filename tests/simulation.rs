@@ -616,3 +616,28 @@ fn deadline_after_uses_the_virtual_clock() {
         assert_eq!(waiter.join().unwrap(), Err(Error::TimedOut));
     });
 }
+
+/// The trace shows `try_*` deadlines as `immediate (try)` (not as a huge
+/// `now-…` back to the epoch), timeouts relative to the call's start, and
+/// the open mode in octal.
+#[test]
+fn trace_shows_try_deadlines_and_modes_readably() {
+    let ns = Twin::builder().virtual_time().trace().build();
+    let q = open(&ns, "/t");
+    assert_eq!(q.try_send(b"x", 1), Ok(()));
+    let mut buf = [0u8; 16];
+    assert_eq!(q.try_receive(&mut buf).map(|r| r.len), Ok(1));
+    assert_eq!(q.try_receive(&mut buf), Err(Error::WouldBlock));
+    assert_eq!(q.send_timeout(b"y", 0, Duration::from_secs(3)), Ok(()));
+    let calls: Vec<String> = ns.trace().iter().map(|e| e.call.clone()).collect();
+    assert!(calls[0].contains("mode: 0o600"), "{}", calls[0]);
+    assert_eq!(
+        calls[1..],
+        [
+            "send(\"/t\", 1 bytes, prio 1, deadline immediate (try))",
+            "receive(\"/t\", buffer 16 bytes, deadline immediate (try))",
+            "receive(\"/t\", buffer 16 bytes, deadline immediate (try))",
+            "send(\"/t\", 1 bytes, prio 0, deadline now+3s)",
+        ]
+    );
+}
