@@ -30,6 +30,8 @@
 use std::fmt;
 use std::io;
 
+use crate::limits::AttributeLimit;
+
 /// Why a queue name was rejected. Each problem maps to the errno Linux returns.
 ///
 /// ```
@@ -81,6 +83,23 @@ impl fmt::Display for NameProblem {
     }
 }
 
+/// Names longer than this many bytes are shortened in error messages.
+const SHOWN_NAME_BYTES: usize = 40;
+
+/// A name as error messages show it: quoted, and when longer than 40 bytes
+/// cut to its first 40 (at a character boundary) followed by its length,
+/// e.g. `"/aaaa…aaaa"…(300 bytes)`. The error's `name` field keeps it whole.
+fn shown(name: &str) -> String {
+    if name.len() <= SHOWN_NAME_BYTES {
+        return format!("{name:?}");
+    }
+    let mut end = SHOWN_NAME_BYTES;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}…({} bytes)", &name[..end], name.len())
+}
+
 /// The error of every fallible call in this crate, on both backends.
 ///
 /// Compare errors with `==`; map them to [`std::io::Error`] with `From`; ask for
@@ -96,7 +115,7 @@ impl fmt::Display for NameProblem {
 #[non_exhaustive]
 pub enum Error {
     /// The queue name breaks a naming rule.
-    #[error("invalid queue name {name:?}: {problem}")]
+    #[error("invalid queue name {}: {problem}", shown(name))]
     InvalidName {
         /// The rejected name (lossy UTF-8 if it was not UTF-8).
         name: String,
@@ -104,36 +123,37 @@ pub enum Error {
         problem: NameProblem,
     },
     /// No queue has this name (`ENOENT`).
-    #[error("no message queue named {name:?}")]
+    #[error("no message queue named {}", shown(name))]
     NotFound {
         /// The name looked up.
         name: String,
     },
     /// `create_new` was asked and the queue already exists (`EEXIST`).
-    #[error("message queue {name:?} already exists")]
+    #[error("message queue {} already exists", shown(name))]
     AlreadyExists {
         /// The name of the existing queue.
         name: String,
     },
     /// The caller lacks permission: the queue's mode bits forbid the requested
     /// access, or an unlink by someone who does not own the queue (`EACCES`).
-    #[error("permission denied on message queue {name:?}")]
+    #[error("permission denied on message queue {}", shown(name))]
     PermissionDenied {
         /// The queue's name.
         name: String,
     },
     /// The requested capacity or message size is zero or exceeds the
     /// namespace's limits (`msg_max`, `msgsize_max`; 65536 and 16 MiB for a
-    /// caller with `CAP_SYS_RESOURCE`) (`EINVAL`).
-    #[error(
-        "invalid queue attributes: capacity {capacity} and max message length {max_msg_len} must \
-         both be at least 1 and within the namespace's limits (msg_max, msgsize_max)"
-    )]
+    /// caller with `CAP_SYS_RESOURCE`) (`EINVAL`). `limit` names the rule
+    /// and its value; the message reads e.g. "invalid queue attributes:
+    /// capacity 20 exceeds msg_max 10".
+    #[error("invalid queue attributes: {}", limit.describe(*capacity, *max_msg_len))]
     InvalidAttributes {
         /// The requested capacity (`mq_maxmsg`).
         capacity: usize,
         /// The requested maximum message length (`mq_msgsize`).
         max_msg_len: usize,
+        /// The rule broken, with the limit's value.
+        limit: AttributeLimit,
     },
     /// The namespace already holds `queues_max` queues (`ENOSPC`).
     #[error("too many message queues in this IPC namespace (queues_max reached)")]
@@ -310,4 +330,40 @@ pub mod errno {
     pub const EMSGSIZE: i32 = 90;
     /// Connection timed out.
     pub const ETIMEDOUT: i32 = 110;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_shortened_in_messages_only() {
+        let long = format!("/{}", "a".repeat(299));
+        let e = Error::NotFound { name: long.clone() };
+        assert_eq!(
+            e.to_string(),
+            format!("no message queue named \"/{}\"…(300 bytes)", "a".repeat(39))
+        );
+        assert_eq!(e, Error::NotFound { name: long });
+        // A multi-byte character across the cut is left out whole.
+        let wide = format!("/{}é{}", "b".repeat(38), "c".repeat(10));
+        assert_eq!(
+            shown(&wide),
+            format!("\"/{}\"…({} bytes)", "b".repeat(38), wide.len())
+        );
+        let exact = format!("/{}", "d".repeat(39));
+        assert_eq!(shown(&exact), format!("{exact:?}"));
+        let e = Error::InvalidName {
+            name: format!("/{}", "e".repeat(300)),
+            problem: NameProblem::TooLong,
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "invalid queue name \"/{}\"…(301 bytes): it has more than 255 bytes after the \
+                 leading '/'",
+                "e".repeat(39)
+            )
+        );
+    }
 }

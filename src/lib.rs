@@ -111,7 +111,9 @@
 //!
 //! # Differences from the C API
 //!
-//! - Handles close on drop; [`twin::Queue::try_clone`] / [`posix::Queue::try_clone`] are `dup`.
+//! - Handles close on drop; [`twin::Queue::try_clone`] / [`posix::Queue::try_clone`] are `dup`
+//!   ([`TryClone`] in generic code, [`MessageQueue::try_clone_box`] on a trait object).
+//! - A backend chosen at run time: `Box<dyn DynNamespace>` (see [`DynNamespace`]).
 //! - Access is an [`Access`] enum: the Linux quirk of access mode 3
 //!   (`O_WRONLY|O_RDWR`) cannot be expressed.
 //! - `try_send`/`try_receive` never wait, whatever the handle's mode.
@@ -140,11 +142,13 @@
 #![warn(missing_docs)]
 
 pub mod deadline;
+mod dynamic;
 pub mod error;
 pub mod limits;
 pub mod name;
 pub mod notify;
 pub mod options;
+mod owned;
 mod queue;
 mod sync;
 #[cfg(feature = "testing")]
@@ -170,8 +174,10 @@ pub mod semantics {}
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub use dynamic::{DynNamespace, TryClone};
 pub use error::{Error, NameProblem};
-pub use limits::Limits;
+pub use limits::{AttributeLimit, Limits};
 pub use notify::{Interest, Notify, Readiness, SignalInfo};
 pub use options::{Access, Attributes, OpenOptions};
+pub use owned::{Message, TryIter};
 pub use queue::{MessageQueue, Namespace, Received};

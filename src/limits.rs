@@ -15,6 +15,74 @@ pub const MIN_MSGMAX: usize = 1;
 /// Lowest value the kernel accepts for `msgsize_max` and `msgsize_default`.
 pub const MIN_MSGSIZEMAX: usize = 128;
 
+/// Which rule a refused `(capacity, max_msg_len)` broke, as carried by
+/// [`Error::InvalidAttributes`]. Both backends derive it with
+/// [`Limits::broken_attribute`] from the same inputs (the namespace's limits
+/// and whether the caller has `CAP_SYS_RESOURCE`), so the whole error
+/// compares equal across backends.
+///
+/// The kernel's order decides which rule is named when several are broken:
+/// a zero capacity, then a zero length, then the capacity ceiling, then the
+/// length ceiling.
+///
+/// ```
+/// use mqtwin::{AttributeLimit, Limits};
+/// let l = Limits::default();
+/// assert_eq!(l.broken_attribute(20, 64, false), Some(AttributeLimit::MsgMax(10)));
+/// assert_eq!(AttributeLimit::MsgMax(10).describe(20, 64), "capacity 20 exceeds msg_max 10");
+/// assert_eq!(l.broken_attribute(20, 64, true), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AttributeLimit {
+    /// The capacity is 0; it must be at least 1.
+    ZeroCapacity,
+    /// The maximum message length is 0; it must be at least 1.
+    ZeroMaxMsgLen,
+    /// The capacity exceeds the namespace's `msg_max` (the value), the
+    /// ceiling of a caller without `CAP_SYS_RESOURCE`.
+    MsgMax(usize),
+    /// The maximum message length exceeds the namespace's `msgsize_max`
+    /// (the value), the ceiling of a caller without `CAP_SYS_RESOURCE`.
+    MsgsizeMax(usize),
+    /// The capacity exceeds [`HARD_MSGMAX`], the ceiling even with
+    /// `CAP_SYS_RESOURCE`.
+    HardMsgMax,
+    /// The maximum message length exceeds [`HARD_MSGSIZEMAX`], the ceiling
+    /// even with `CAP_SYS_RESOURCE`.
+    HardMsgsizeMax,
+    /// The kernel refused the values but no limit read afterwards explains
+    /// why (the sysctls or the caller's capabilities changed meanwhile, or
+    /// could not be read). Never produced by the twin.
+    Unexplained,
+}
+
+impl AttributeLimit {
+    /// The broken rule in words, with the requested values and the limit,
+    /// e.g. `"capacity 20 exceeds msg_max 10"`.
+    pub fn describe(&self, capacity: usize, max_msg_len: usize) -> String {
+        match *self {
+            AttributeLimit::ZeroCapacity => "capacity 0 must be at least 1".into(),
+            AttributeLimit::ZeroMaxMsgLen => "max_msg_len 0 must be at least 1".into(),
+            AttributeLimit::MsgMax(max) => format!("capacity {capacity} exceeds msg_max {max}"),
+            AttributeLimit::MsgsizeMax(max) => {
+                format!("max_msg_len {max_msg_len} exceeds msgsize_max {max}")
+            }
+            AttributeLimit::HardMsgMax => format!(
+                "capacity {capacity} exceeds {HARD_MSGMAX}, the limit even with CAP_SYS_RESOURCE"
+            ),
+            AttributeLimit::HardMsgsizeMax => format!(
+                "max_msg_len {max_msg_len} exceeds {HARD_MSGSIZEMAX}, the limit even with \
+                 CAP_SYS_RESOURCE"
+            ),
+            AttributeLimit::Unexplained => format!(
+                "capacity {capacity} and max_msg_len {max_msg_len} were refused, but the limits \
+                 read afterwards allow them"
+            ),
+        }
+    }
+}
+
 /// The per-IPC-namespace message-queue sysctls, with the values a new Linux
 /// namespace starts with.
 ///
@@ -114,7 +182,8 @@ impl Limits {
     ///
     /// [`Error::InvalidAttributes`] when either value is zero, or exceeds
     /// `msg_max` / `msgsize_max` (unprivileged) or 65536 / 16 MiB
-    /// (`privileged`, i.e. `CAP_SYS_RESOURCE`).
+    /// (`privileged`, i.e. `CAP_SYS_RESOURCE`); its `limit` says which
+    /// ([`broken_attribute`](Limits::broken_attribute)).
     pub fn resolve(
         &self,
         requested: Option<(usize, usize)>,
@@ -123,18 +192,44 @@ impl Limits {
         let Some((capacity, max_msg_len)) = requested else {
             return Ok(self.defaults());
         };
-        let (cap_max, len_max) = if privileged {
-            (HARD_MSGMAX, HARD_MSGSIZEMAX)
-        } else {
-            (self.msg_max, self.msgsize_max)
-        };
-        if capacity == 0 || max_msg_len == 0 || capacity > cap_max || max_msg_len > len_max {
-            return Err(Error::InvalidAttributes {
+        match self.broken_attribute(capacity, max_msg_len, privileged) {
+            Some(limit) => Err(Error::InvalidAttributes {
                 capacity,
                 max_msg_len,
-            });
+                limit,
+            }),
+            None => Ok((capacity, max_msg_len)),
         }
-        Ok((capacity, max_msg_len))
+    }
+
+    /// The first rule (in the kernel's order, see [`AttributeLimit`]) that
+    /// `(capacity, max_msg_len)` breaks for a caller with (`privileged`) or
+    /// without `CAP_SYS_RESOURCE`; `None` when they are acceptable.
+    pub fn broken_attribute(
+        &self,
+        capacity: usize,
+        max_msg_len: usize,
+        privileged: bool,
+    ) -> Option<AttributeLimit> {
+        if capacity == 0 {
+            Some(AttributeLimit::ZeroCapacity)
+        } else if max_msg_len == 0 {
+            Some(AttributeLimit::ZeroMaxMsgLen)
+        } else if privileged {
+            if capacity > HARD_MSGMAX {
+                Some(AttributeLimit::HardMsgMax)
+            } else if max_msg_len > HARD_MSGSIZEMAX {
+                Some(AttributeLimit::HardMsgsizeMax)
+            } else {
+                None
+            }
+        } else if capacity > self.msg_max {
+            Some(AttributeLimit::MsgMax(self.msg_max))
+        } else if max_msg_len > self.msgsize_max {
+            Some(AttributeLimit::MsgsizeMax(self.msgsize_max))
+        } else {
+            None
+        }
     }
 }
 
@@ -177,10 +272,48 @@ mod tests {
         let l = Limits::default();
         assert_eq!(l.resolve(None, false), Ok((10, 8192)));
         assert_eq!(l.resolve(Some((10, 8192)), false), Ok((10, 8192)));
-        assert!(l.resolve(Some((11, 8192)), false).is_err());
-        assert!(l.resolve(Some((1, 0)), false).is_err());
+        let invalid = |capacity, max_msg_len, limit| {
+            Err(Error::InvalidAttributes {
+                capacity,
+                max_msg_len,
+                limit,
+            })
+        };
+        use AttributeLimit::*;
+        assert_eq!(
+            l.resolve(Some((11, 8192)), false),
+            invalid(11, 8192, MsgMax(10))
+        );
+        assert_eq!(l.resolve(Some((1, 0)), false), invalid(1, 0, ZeroMaxMsgLen));
+        assert_eq!(l.resolve(Some((0, 0)), true), invalid(0, 0, ZeroCapacity));
+        assert_eq!(
+            l.resolve(Some((11, 0)), false),
+            invalid(11, 0, ZeroMaxMsgLen)
+        );
+        assert_eq!(
+            l.resolve(Some((11, 9000)), false),
+            invalid(11, 9000, MsgMax(10))
+        );
+        assert_eq!(
+            l.resolve(Some((1, 9000)), false),
+            invalid(1, 9000, MsgsizeMax(8192))
+        );
         assert_eq!(l.resolve(Some((65536, 1)), true), Ok((65536, 1)));
-        assert!(l.resolve(Some((65537, 1)), true).is_err());
+        assert_eq!(
+            l.resolve(Some((65537, 1)), true),
+            invalid(65537, 1, HardMsgMax)
+        );
+        assert_eq!(
+            l.resolve(Some((1, HARD_MSGSIZEMAX + 1)), true),
+            invalid(1, HARD_MSGSIZEMAX + 1, HardMsgsizeMax)
+        );
+        assert_eq!(
+            invalid(20, 64, MsgMax(10))
+                .map(drop)
+                .unwrap_err()
+                .to_string(),
+            "invalid queue attributes: capacity 20 exceeds msg_max 10"
+        );
         let odd = Limits {
             msg_max: 3,
             msg_default: 5,

@@ -44,7 +44,14 @@ impl Access {
 /// assert_eq!(q.attributes()?.capacity, 4);
 /// # Ok::<(), mqtwin::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// `Debug` shows the mode in octal, as it is written:
+///
+/// ```
+/// let opts = mqtwin::OpenOptions::read_only().mode(0o640);
+/// assert!(format!("{opts:?}").contains("mode: 0o640"));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct OpenOptions {
     pub(crate) access: Access,
     pub(crate) create: bool,
@@ -53,6 +60,20 @@ pub struct OpenOptions {
     pub(crate) capacity: Option<usize>,
     pub(crate) max_msg_len: Option<usize>,
     pub(crate) nonblocking: bool,
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("access", &self.access)
+            .field("create", &self.create)
+            .field("exclusive", &self.exclusive)
+            .field("mode", &format_args!("{:#o}", self.mode))
+            .field("capacity", &self.capacity)
+            .field("max_msg_len", &self.max_msg_len)
+            .field("nonblocking", &self.nonblocking)
+            .finish()
+    }
 }
 
 impl OpenOptions {

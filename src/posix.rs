@@ -25,7 +25,7 @@ mod poll;
 
 use std::ffi::CString;
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
@@ -33,7 +33,7 @@ use nix::fcntl::{fcntl, FcntlArg};
 use nix::mqueue::{self, MqAttr, MqdT};
 
 use crate::error::Error;
-use crate::limits::Limits;
+use crate::limits::{AttributeLimit, Limits};
 use crate::name;
 use crate::notify::{Interest, Notify, Readiness};
 use crate::options::{Access, Attributes, OpenOptions};
@@ -132,6 +132,7 @@ impl Namespace for Kernel {
                     Error::InvalidAttributes {
                         capacity,
                         max_msg_len,
+                        limit: broken_attribute(capacity, max_msg_len),
                     }
                 }
                 e => os(e),
@@ -164,8 +165,27 @@ impl Namespace for Kernel {
 ///
 /// `max_msg_len` is cached at open (it never changes) so that size errors can
 /// say what the limit is without another system call.
+///
+/// A Linux `mqd_t` is a file descriptor, so a `Queue` converts to and from
+/// one: [`IntoRawFd`] and `From<Queue> for OwnedFd` give the descriptor up
+/// without closing it; [`TryFrom<OwnedFd>`](#impl-TryFrom%3COwnedFd%3E-for-Queue)
+/// checks with `mq_getattr` that the descriptor is a message queue;
+/// [`FromRawFd`] trusts the caller and reads the maximum message length
+/// lazily (with `mq_getattr`, when a size error needs it).
+///
+/// ```no_run
+/// use std::os::fd::OwnedFd;
+/// use mqtwin::{MessageQueue, Namespace, OpenOptions, posix::{Kernel, Queue}};
+/// let q = Kernel.open("/mqtwin-fd", &OpenOptions::read_write().create())?;
+/// let fd: OwnedFd = q.into(); // e.g. to pass to a child process
+/// let q = Queue::try_from(fd)?;
+/// q.send(b"back", 0)?;
+/// Kernel.unlink("/mqtwin-fd")?;
+/// # Ok::<(), mqtwin::Error>(())
+/// ```
 pub struct Queue {
     mqd: MqdT,
+    /// 0 when unknown (a queue made by `from_raw_fd`): read when needed.
     max_msg_len: usize,
 }
 
@@ -188,6 +208,79 @@ impl Queue {
             mqd: unsafe { MqdT::from_raw_fd(fd) },
             max_msg_len: self.max_msg_len,
         })
+    }
+}
+
+impl Queue {
+    /// The queue's maximum message length, for size errors: cached, or read
+    /// now for a queue made by `from_raw_fd` (0 if even that fails).
+    fn max_msg_len(&self) -> usize {
+        match self.max_msg_len {
+            0 => self.attributes().map_or(0, |a| a.max_msg_len),
+            n => n,
+        }
+    }
+}
+
+impl IntoRawFd for Queue {
+    /// Gives up the descriptor without closing it. A notification this
+    /// process registered stays registered (nothing was closed).
+    fn into_raw_fd(self) -> RawFd {
+        let q = std::mem::ManuallyDrop::new(self);
+        q.mqd.as_raw_fd()
+    }
+}
+
+impl FromRawFd for Queue {
+    /// Takes ownership of `fd`, which must be an open message-queue
+    /// descriptor that nothing else owns or closes. The maximum message
+    /// length is not read here (this cannot fail) but when a size error
+    /// first needs it. Prefer [`Queue::try_from`] with an [`OwnedFd`], which
+    /// checks that `fd` is a queue.
+    unsafe fn from_raw_fd(fd: RawFd) -> Queue {
+        Queue {
+            // SAFETY: the caller guarantees `fd` is an open message-queue
+            // descriptor that this `Queue` may own and close.
+            mqd: unsafe { MqdT::from_raw_fd(fd) },
+            max_msg_len: 0,
+        }
+    }
+}
+
+impl From<Queue> for OwnedFd {
+    fn from(q: Queue) -> OwnedFd {
+        // SAFETY: `into_raw_fd` gave up an open descriptor that nothing else
+        // owns.
+        unsafe { OwnedFd::from_raw_fd(q.into_raw_fd()) }
+    }
+}
+
+impl TryFrom<OwnedFd> for Queue {
+    type Error = Error;
+
+    /// Adopts `fd` after checking with `mq_getattr` that it is a message
+    /// queue descriptor (which also caches its maximum message length).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] with `EBADF` when `fd` is not a message queue (a file,
+    /// a socket, …); `fd` is then closed.
+    fn try_from(fd: OwnedFd) -> Result<Queue, Error> {
+        let mut queue = Queue {
+            // SAFETY: `fd` is an open descriptor we own; if it is not a
+            // queue, mq_getattr below fails and the drop closes it, which
+            // is the only thing done with it.
+            mqd: unsafe { MqdT::from_raw_fd(fd.into_raw_fd()) },
+            max_msg_len: 0,
+        };
+        queue.max_msg_len = queue.attributes()?.max_msg_len;
+        Ok(queue)
+    }
+}
+
+impl crate::dynamic::TryClone for Queue {
+    fn try_clone(&self) -> Result<Queue, Error> {
+        Queue::try_clone(self)
     }
 }
 
@@ -258,7 +351,7 @@ impl MessageQueue for Queue {
             Errno::EBADF => Error::NotWritable,
             Errno::EMSGSIZE => Error::MessageTooLong {
                 len: msg.len(),
-                limit: self.max_msg_len,
+                limit: self.max_msg_len(),
             },
             e => common(e),
         })
@@ -293,7 +386,7 @@ impl MessageQueue for Queue {
             Errno::EBADF => Error::NotReadable,
             Errno::EMSGSIZE => Error::BufferTooSmall {
                 len: buf.len(),
-                msg_size: self.max_msg_len,
+                msg_size: self.max_msg_len(),
             },
             e => common(e),
         })
@@ -304,13 +397,21 @@ impl MessageQueue for Queue {
         Ok(attributes(&a))
     }
 
-    fn set_nonblocking(&self, nonblocking: bool) -> Result<(), Error> {
-        let r = if nonblocking {
-            mqueue::mq_set_nonblock(&self.mqd)
+    fn set_nonblocking(&self, nonblocking: bool) -> Result<bool, Error> {
+        // One `mq_setattr`, whose old attributes give the previous flag
+        // atomically (nix's `mq_set_nonblock` reads them separately first).
+        let flags = if nonblocking {
+            libc::c_long::from(libc::O_NONBLOCK)
         } else {
-            mqueue::mq_remove_nonblock(&self.mqd)
+            0
         };
-        r.map(drop).map_err(os)
+        let new = MqAttr::new(flags, 0, 0, 0);
+        let old = mqueue::mq_setattr(&self.mqd, &new).map_err(os)?;
+        Ok(attributes(&old).nonblocking)
+    }
+
+    fn try_clone_box(&self) -> Result<Box<dyn MessageQueue>, Error> {
+        Ok(Box::new(self.try_clone()?))
     }
 
     fn notify(&self, how: Notify) -> Result<(), Error> {
@@ -341,6 +442,31 @@ fn attributes(a: &MqAttr) -> Attributes {
         max_msg_len: size(a.msgsize()),
         current_messages: size(a.curmsgs()),
         nonblocking: a.flags() & libc::c_long::from(libc::O_NONBLOCK) != 0,
+    }
+}
+
+/// Why the kernel refused `(capacity, max_msg_len)` with `EINVAL`: the same
+/// rule the twin names, derived from the namespace's limits and the
+/// caller's `CAP_SYS_RESOURCE` as read now ([`AttributeLimit::Unexplained`]
+/// when they cannot be read or allow the values).
+fn broken_attribute(capacity: usize, max_msg_len: usize) -> AttributeLimit {
+    let privileged = crate::twin::Credentials::current()
+        .map(|c| c.capabilities.sys_resource)
+        .ok();
+    match (Kernel::limits(), privileged) {
+        (Ok(limits), Some(privileged)) => limits
+            .broken_attribute(capacity, max_msg_len, privileged)
+            .unwrap_or(AttributeLimit::Unexplained),
+        // Zero values are refused whatever the limits.
+        _ => Limits::default()
+            .broken_attribute(capacity, max_msg_len, true)
+            .filter(|l| {
+                matches!(
+                    l,
+                    AttributeLimit::ZeroCapacity | AttributeLimit::ZeroMaxMsgLen
+                )
+            })
+            .unwrap_or(AttributeLimit::Unexplained),
     }
 }
 

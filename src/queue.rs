@@ -4,9 +4,11 @@
 use std::time::{Duration, SystemTime};
 
 use crate::deadline;
+use crate::dynamic::TryClone;
 use crate::error::Error;
 use crate::notify::{Interest, Notify, Readiness};
 use crate::options::{Attributes, OpenOptions};
+use crate::owned::{self, Message, TryIter};
 
 /// What a successful receive returns: the message length and its priority.
 ///
@@ -33,7 +35,7 @@ pub struct Received {
 /// | `send`, `receive` | waits forever, or [`Error::WouldBlock`] if the handle is non-blocking |
 /// | `try_send`, `try_receive` | [`Error::WouldBlock`] at once, whatever the handle's mode |
 /// | `*_timeout(d)` | waits until the backend's clock reads `now + d`, then [`Error::TimedOut`] |
-/// | `*_deadline(t)` | waits until the wall-clock time `t`, then [`Error::TimedOut`] |
+/// | `*_deadline(t)` | waits until the backend's clock reads `t` (build it with [`deadline_after`](MessageQueue::deadline_after)), then [`Error::TimedOut`] |
 ///
 /// A timeout too large to add to the clock (`Duration::MAX`,
 /// `Duration::new(u64::MAX, 999_999_999)`) is not an error and not "no
@@ -48,16 +50,9 @@ pub struct Received {
 /// ```
 /// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
 ///
+/// // Takes every message now queued (`try_receive` until `WouldBlock`).
 /// fn drain(q: &dyn MessageQueue) -> Result<Vec<(Vec<u8>, u32)>, mqtwin::Error> {
-///     let mut buf = vec![0; q.attributes()?.max_msg_len];
-///     let mut out = Vec::new();
-///     loop {
-///         match q.try_receive(&mut buf) {
-///             Ok(r) => out.push((buf[..r.len].to_vec(), r.priority)),
-///             Err(mqtwin::Error::WouldBlock) => return Ok(out),
-///             Err(e) => return Err(e),
-///         }
-///     }
+///     mqtwin::TryIter::new(q).collect()
 /// }
 ///
 /// let q = Twin::new().open("/q", &OpenOptions::read_write().create())?;
@@ -127,13 +122,46 @@ pub trait MessageQueue: Send + Sync {
     fn attributes(&self) -> Result<Attributes, Error>;
 
     /// Makes this handle (its open description, shared by its clones)
-    /// non-blocking or blocking (`mq_setattr`). Calls already waiting are not
+    /// non-blocking or blocking (`mq_setattr`), and returns the flag it had
+    /// before (`mq_setattr`'s old attributes). Calls already waiting are not
     /// affected.
+    ///
+    /// ```
+    /// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
+    /// let q = Twin::new().open("/q", &OpenOptions::read_write().create())?;
+    /// let was = q.set_nonblocking(true)?;
+    /// assert!(!was);
+    /// // ... non-blocking work ...
+    /// assert!(q.set_nonblocking(was)?); // restore
+    /// # Ok::<(), mqtwin::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
     /// Only an unexpected OS error on the kernel backend.
-    fn set_nonblocking(&self, nonblocking: bool) -> Result<(), Error>;
+    fn set_nonblocking(&self, nonblocking: bool) -> Result<bool, Error>;
+
+    /// Another handle to the same open description (`dup`), boxed: the
+    /// object-safe form of [`TryClone::try_clone`], so that
+    /// `Box<dyn MessageQueue>` can be duplicated too. The dup shares the
+    /// non-blocking flag; dropping it is a close (which removes this
+    /// process's notification registration, as any close does).
+    ///
+    /// ```
+    /// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
+    /// let q: Box<dyn MessageQueue> =
+    ///     Box::new(Twin::new().open("/q", &OpenOptions::read_write().create())?);
+    /// let dup = q.try_clone_box()?;
+    /// dup.set_nonblocking(true)?;
+    /// assert!(q.attributes()?.nonblocking);
+    /// # Ok::<(), mqtwin::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ResourceLimit`] when the process is out of descriptors
+    /// (kernel backend); the twin never fails.
+    fn try_clone_box(&self) -> Result<Box<dyn MessageQueue>, Error>;
 
     /// Registers for notification when a message arrives in the empty queue
     /// (`mq_notify`). The registration belongs to the calling process, fires
@@ -203,6 +231,15 @@ pub trait MessageQueue: Send + Sync {
         SystemTime::now()
     }
 
+    /// The absolute deadline `timeout` from now on this handle's clock
+    /// ([`now`](MessageQueue::now) + `timeout`, saturating at
+    /// [`deadline::latest`](crate::deadline::latest)), for the `*_deadline`
+    /// calls. See [`Namespace::deadline_after`] for why deadlines must not be
+    /// built from [`SystemTime::now`].
+    fn deadline_after(&self, timeout: Duration) -> SystemTime {
+        deadline::saturating_add(self.now(), timeout)
+    }
+
     /// Sends, waiting as long as needed (unless the handle is non-blocking).
     ///
     /// # Errors
@@ -260,6 +297,85 @@ pub trait MessageQueue: Send + Sync {
     fn receive_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<Received, Error> {
         self.receive_deadline(buf, deadline::after(self.now(), timeout))
     }
+
+    /// As [`receive_deadline`](MessageQueue::receive_deadline), into a new
+    /// `Vec` sized from [`attributes`](MessageQueue::attributes) (the queue's
+    /// maximum message length) and then shrunk to the message: returns the
+    /// message's bytes and its priority.
+    ///
+    /// Each call allocates a buffer of the queue's maximum message length
+    /// (up to 16 MiB); to receive many messages, reuse a buffer with
+    /// [`receive`](MessageQueue::receive) or drain with
+    /// [`try_iter`](MessageQueue::try_iter).
+    ///
+    /// # Errors
+    ///
+    /// As [`receive_deadline`](MessageQueue::receive_deadline), except
+    /// `BufferTooSmall`; also an unexpected OS error from `attributes`
+    /// (kernel backend).
+    fn receive_vec_deadline(&self, deadline: Option<SystemTime>) -> Result<Message, Error> {
+        let mut buf = owned::buffer(self)?;
+        let r = self.receive_deadline(&mut buf, deadline)?;
+        buf.truncate(r.len);
+        buf.shrink_to_fit();
+        Ok((buf, r.priority))
+    }
+
+    /// Receives into a new `Vec`, waiting as long as needed (unless the
+    /// handle is non-blocking); see
+    /// [`receive_vec_deadline`](MessageQueue::receive_vec_deadline).
+    ///
+    /// ```
+    /// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
+    /// let q = Twin::new().open("/q", &OpenOptions::read_write().create())?;
+    /// q.send(b"hello", 3)?;
+    /// assert_eq!(q.receive_vec()?, (b"hello".to_vec(), 3));
+    /// assert_eq!(q.try_receive_vec(), Err(mqtwin::Error::WouldBlock));
+    /// # Ok::<(), mqtwin::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`receive_vec_deadline`](MessageQueue::receive_vec_deadline),
+    /// except `InvalidDeadline` and `TimedOut`.
+    fn receive_vec(&self) -> Result<Message, Error> {
+        self.receive_vec_deadline(None)
+    }
+
+    /// Receives into a new `Vec` without ever waiting, whatever the handle's
+    /// mode.
+    ///
+    /// # Errors
+    ///
+    /// As [`receive_vec_deadline`](MessageQueue::receive_vec_deadline); an
+    /// empty queue gives [`Error::WouldBlock`].
+    fn try_receive_vec(&self) -> Result<Message, Error> {
+        self.receive_vec_deadline(Some(deadline::IMMEDIATE))
+            .map_err(would_block)
+    }
+
+    /// Receives into a new `Vec`, waiting at most `timeout` as measured by
+    /// [`now`](MessageQueue::now).
+    ///
+    /// # Errors
+    ///
+    /// As [`receive_vec_deadline`](MessageQueue::receive_vec_deadline).
+    fn receive_vec_timeout(&self, timeout: Duration) -> Result<Message, Error> {
+        self.receive_vec_deadline(deadline::after(self.now(), timeout))
+    }
+
+    /// An iterator that takes every message now in the queue, without
+    /// waiting, highest priority first: see [`TryIter`]. It ends when the
+    /// queue is empty; any other error is yielded once and ends it.
+    ///
+    /// On an unsized handle (`&dyn MessageQueue`) use [`TryIter::new`];
+    /// `Box<dyn MessageQueue>` and `Arc<dyn MessageQueue>` have this method.
+    fn try_iter(&self) -> TryIter<'_, Self>
+    where
+        Self: Sized,
+    {
+        TryIter::new(self)
+    }
 }
 
 /// `try_*` calls wait until the epoch, i.e. not at all: their timeout is
@@ -287,9 +403,45 @@ fn would_block(e: Error) -> Error {
 /// publish(&ns, b"started")?;
 /// # Ok::<(), mqtwin::Error>(())
 /// ```
-pub trait Namespace {
+///
+/// # Deadlines come from the namespace's clock
+///
+/// A twin built with [`virtual_time`](crate::twin::TwinBuilder::virtual_time)
+/// runs on a virtual clock that starts in 2001. A deadline built from
+/// [`SystemTime::now`] lands decades ahead of that clock, so the call waits
+/// (silently) until the test advances the clock that far. Build deadlines
+/// with [`deadline_after`](Namespace::deadline_after) (or
+/// [`MessageQueue::deadline_after`]) instead, or pass relative timeouts to the
+/// `*_timeout` calls; both read the backend's own clock.
+///
+/// ```
+/// use std::time::Duration;
+/// use mqtwin::{Error, MessageQueue, Namespace, OpenOptions, twin::Twin};
+///
+/// fn first_message<N: Namespace>(ns: &N, within: Duration) -> Result<usize, Error> {
+///     let q = ns.open("/in", &OpenOptions::read_only().create())?;
+///     let deadline = ns.deadline_after(within); // not SystemTime::now() + within
+///     let mut buf = vec![0; q.attributes()?.max_msg_len];
+///     Ok(q.receive_deadline(&mut buf, Some(deadline))?.len)
+/// }
+///
+/// let ns = Twin::builder().virtual_time().build();
+/// let clock = ns.virtual_clock().unwrap();
+/// std::thread::scope(|s| {
+///     let waiter = s.spawn(|| first_message(&ns, Duration::from_secs(5)));
+///     ns.wait_blocked(1);
+///     clock.advance(Duration::from_secs(5)); // the deadline passes at once
+///     assert_eq!(waiter.join().unwrap(), Err(Error::TimedOut));
+/// });
+/// ```
+///
+/// Namespaces are `Send + Sync` and their handles are `'static` and
+/// [`TryClone`], so generic code can share a namespace across threads and
+/// hand handles (or their dups) to spawned threads without extra bounds.
+/// For a backend chosen at run time, see [`DynNamespace`](crate::DynNamespace).
+pub trait Namespace: Send + Sync {
     /// The handle type `open` returns.
-    type Queue: MessageQueue;
+    type Queue: MessageQueue + TryClone + 'static;
 
     /// Opens (and with [`OpenOptions::create`] possibly creates) the queue
     /// `name` (`mq_open`).
@@ -313,6 +465,22 @@ pub trait Namespace {
     /// [`Error::InvalidName`]; [`Error::NotFound`]; [`Error::PermissionDenied`]
     /// when the caller neither owns the queue nor is root nor has `CAP_FOWNER`.
     fn unlink(&self, name: &str) -> Result<(), Error>;
+
+    /// The namespace's clock: [`SystemTime::now`] for the kernel and a
+    /// default twin, the virtual clock for a twin on virtual time. Handles
+    /// opened here read the same clock ([`MessageQueue::now`]).
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    /// The absolute deadline `timeout` from [`now`](Namespace::now), saturating
+    /// at [`deadline::latest`](crate::deadline::latest): the right way to
+    /// build a deadline for [`MessageQueue::send_deadline`],
+    /// [`MessageQueue::receive_deadline`] or [`MessageQueue::wait_ready`] on
+    /// any backend (see the type's docs for the virtual-clock pitfall).
+    fn deadline_after(&self, timeout: Duration) -> SystemTime {
+        deadline::saturating_add(self.now(), timeout)
+    }
 }
 
 macro_rules! forward_message_queue {
@@ -327,8 +495,11 @@ macro_rules! forward_message_queue {
             fn attributes(&self) -> Result<Attributes, Error> {
                 (**self).attributes()
             }
-            fn set_nonblocking(&self, nonblocking: bool) -> Result<(), Error> {
+            fn set_nonblocking(&self, nonblocking: bool) -> Result<bool, Error> {
                 (**self).set_nonblocking(nonblocking)
+            }
+            fn try_clone_box(&self) -> Result<Box<dyn MessageQueue>, Error> {
+                (**self).try_clone_box()
             }
             fn now(&self) -> SystemTime {
                 (**self).now()

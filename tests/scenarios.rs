@@ -620,7 +620,7 @@ fn set_nonblocking_while_another_thread_waits<B: Backend>(b: &B) {
     std::thread::scope(|s| {
         let _rescue = Rescue(vec![&rq]);
         let r1 = sc.blocked(s, || recv(&q));
-        assert_eq!(q.set_nonblocking(true), Ok(()));
+        assert_eq!(q.set_nonblocking(true), Ok(false));
         assert!(nonblocking(&q));
         assert!(nonblocking(&dq), "a dup shares the description's flag");
         assert!(!nonblocking(&p), "another open has its own flag");
@@ -633,7 +633,7 @@ fn set_nonblocking_while_another_thread_waits<B: Backend>(b: &B) {
         assert_eq!(current(&q), 0);
         assert_eq!(r1.join().unwrap(), msg("m1", 1));
         assert_eq!(r2.join().unwrap(), msg("m2", 2));
-        assert_eq!(dq.set_nonblocking(false), Ok(()));
+        assert_eq!(dq.set_nonblocking(false), Ok(true));
         assert!(!nonblocking(&q));
         let r3 = sc.blocked(s, || recv(&dq));
         assert_eq!(tx.send(b"m3", 3), Ok(()));
@@ -644,7 +644,7 @@ fn set_nonblocking_while_another_thread_waits<B: Backend>(b: &B) {
     std::thread::scope(|s| {
         let _rescue = Rescue(vec![&rq]);
         let s1 = sc.blocked(s, || q.send(b"s1", 7));
-        assert_eq!(dq.set_nonblocking(true), Ok(()));
+        assert_eq!(dq.set_nonblocking(true), Ok(false));
         assert_eq!(q.send(b"x", 0), Err(Error::WouldBlock));
         assert_eq!(q.send_timeout(b"x", 0, GUARD), Err(Error::WouldBlock));
         // A blocking handle still queues up behind S1.

@@ -589,3 +589,55 @@ fn an_interrupted_wait_ready_returns_interrupted() {
         assert!(!ns.interrupt(id, true));
     });
 }
+
+/// On virtual time `Namespace::now` and `MessageQueue::now` read the virtual
+/// clock, and a deadline from `deadline_after` passes when the clock is
+/// advanced to it, while one built from `SystemTime::now()` would be decades
+/// away (the pitfall the helper exists for).
+#[test]
+fn deadline_after_uses_the_virtual_clock() {
+    let ns = virtual_twin();
+    let clock = ns.virtual_clock().unwrap();
+    let q = open(&ns, "/q");
+    assert_eq!(Namespace::now(&ns), clock.now());
+    assert_eq!(q.now(), clock.now());
+    let d = Namespace::deadline_after(&ns, Duration::from_secs(5));
+    assert_eq!(d, clock.now() + Duration::from_secs(5));
+    assert_eq!(q.deadline_after(Duration::from_secs(5)), d);
+    assert!(SystemTime::now() > d + Duration::from_secs(20 * 365 * 86_400));
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let mut buf = [0u8; 16];
+            q.receive_deadline(&mut buf, Some(d))
+        });
+        ns.wait_blocked(1);
+        assert_eq!(clock.pending_deadlines(), vec![d]);
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(waiter.join().unwrap(), Err(Error::TimedOut));
+    });
+}
+
+/// The trace shows `try_*` deadlines as `immediate (try)` (not as a huge
+/// `now-…` back to the epoch), timeouts relative to the call's start, and
+/// the open mode in octal.
+#[test]
+fn trace_shows_try_deadlines_and_modes_readably() {
+    let ns = Twin::builder().virtual_time().trace().build();
+    let q = open(&ns, "/t");
+    assert_eq!(q.try_send(b"x", 1), Ok(()));
+    let mut buf = [0u8; 16];
+    assert_eq!(q.try_receive(&mut buf).map(|r| r.len), Ok(1));
+    assert_eq!(q.try_receive(&mut buf), Err(Error::WouldBlock));
+    assert_eq!(q.send_timeout(b"y", 0, Duration::from_secs(3)), Ok(()));
+    let calls: Vec<String> = ns.trace().iter().map(|e| e.call.clone()).collect();
+    assert!(calls[0].contains("mode: 0o600"), "{}", calls[0]);
+    assert_eq!(
+        calls[1..],
+        [
+            "send(\"/t\", 1 bytes, prio 1, deadline immediate (try))",
+            "receive(\"/t\", buffer 16 bytes, deadline immediate (try))",
+            "receive(\"/t\", buffer 16 bytes, deadline immediate (try))",
+            "send(\"/t\", 1 bytes, prio 0, deadline now+3s)",
+        ]
+    );
+}

@@ -717,6 +717,7 @@ fn generator_reaches_every_outcome() {
                 Outcome::Readiness(Ok(_)) => "Readiness(Ok)".to_string(),
                 Outcome::Ready(Ok(_)) => "Ready(Ok)".to_string(),
                 Outcome::Attributes(Ok(_)) => "Attributes(Ok)".to_string(),
+                Outcome::NonblockingSet(Ok(_)) => "NonblockingSet(Ok)".to_string(),
                 Outcome::Opened(Err(e))
                 | Outcome::Received(Err(e))
                 | Outcome::Sent(Err(e))
@@ -747,7 +748,7 @@ fn generator_reaches_every_outcome() {
         "Unlinked(Ok(()))",
         "WouldWait",
         "NoHandle",
-        "NonblockingSet(Ok(()))",
+        "NonblockingSet(Ok)",
         "InvalidName",
         "NotFound",
         "AlreadyExists",

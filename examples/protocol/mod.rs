@@ -733,10 +733,12 @@ impl<N: Namespace> Server<N> {
     /// [`serve_one`](Server::serve_one) return [`Step::Idle`] at once) or
     /// blocking (it waits up to [`Config::idle_timeout`]).
     ///
+    /// Returns the flag it had before.
+    ///
     /// # Errors
     ///
     /// As [`MessageQueue::set_nonblocking`].
-    pub fn set_nonblocking(&self, on: bool) -> Result<(), Error> {
+    pub fn set_nonblocking(&self, on: bool) -> Result<bool, Error> {
         self.requests.set_nonblocking(on)
     }
 
@@ -1017,20 +1019,24 @@ impl<N: Namespace> Client<N> {
     /// once with [`Error::WouldBlock`]) or blocking (waits up to
     /// [`Config::request_timeout`]).
     ///
+    /// Returns the flag it had before.
+    ///
     /// # Errors
     ///
     /// As [`MessageQueue::set_nonblocking`].
-    pub fn set_nonblocking_requests(&self, on: bool) -> Result<(), Error> {
+    pub fn set_nonblocking_requests(&self, on: bool) -> Result<bool, Error> {
         self.requests.set_nonblocking(on)
     }
 
     /// Makes the reply handle non-blocking or blocking (see
     /// [`wait_reply`](Client::wait_reply)).
     ///
+    /// Returns the flag it had before.
+    ///
     /// # Errors
     ///
     /// As [`MessageQueue::set_nonblocking`].
-    pub fn set_nonblocking_replies(&self, on: bool) -> Result<(), Error> {
+    pub fn set_nonblocking_replies(&self, on: bool) -> Result<bool, Error> {
         self.replies.set_nonblocking(on)
     }
 

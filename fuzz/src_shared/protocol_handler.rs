@@ -643,7 +643,7 @@ impl Harness {
     fn set_nonblocking(&mut self, target: &Target, on: bool) {
         match target {
             Target::ServerRequests => {
-                assert_eq!(self.server.set_nonblocking(on), Ok(()));
+                assert_eq!(self.server.set_nonblocking(on), Ok(self.server_nonblocking));
                 self.server_nonblocking = on;
             }
             Target::ServerReplies => self.server.set_nonblocking_replies(on),
@@ -652,10 +652,16 @@ impl Harness {
                 let slot = &mut self.slots[i];
                 let Some(client) = &slot.client else { return };
                 if matches!(target, Target::ClientRequests(_)) {
-                    assert_eq!(client.set_nonblocking_requests(on), Ok(()));
+                    assert_eq!(
+                        client.set_nonblocking_requests(on),
+                        Ok(slot.nonblocking_requests)
+                    );
                     slot.nonblocking_requests = on;
                 } else {
-                    assert_eq!(client.set_nonblocking_replies(on), Ok(()));
+                    assert_eq!(
+                        client.set_nonblocking_replies(on),
+                        Ok(slot.nonblocking_replies)
+                    );
                     slot.nonblocking_replies = on;
                 }
             }

@@ -167,7 +167,7 @@ pub enum Outcome {
     /// at the horizon instead, and timed out there.
     WouldWait,
     /// `set_nonblocking`.
-    NonblockingSet(Result<(), Error>),
+    NonblockingSet(Result<bool, Error>),
     /// `attributes`.
     Attributes(Result<Attributes, Error>),
     /// `notify`.

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::deadline::MQ_PRIO_MAX;
 use crate::error::Error;
-use crate::limits::{queue_cost, Limits};
+use crate::limits::{queue_cost, AttributeLimit, Limits};
 use crate::name;
 use crate::notify::{Interest, Readiness};
 use crate::options::Attributes;
@@ -664,10 +664,32 @@ impl Model {
                         } else {
                             (self.limits.msg_max, self.limits.msgsize_max)
                         };
-                        if c == 0 || m == 0 || c > cmax || m > mmax {
+                        // The model names the rule on its own, in the
+                        // kernel's order (zeros first, then ceilings).
+                        let limit = if c == 0 {
+                            Some(AttributeLimit::ZeroCapacity)
+                        } else if m == 0 {
+                            Some(AttributeLimit::ZeroMaxMsgLen)
+                        } else if c > cmax {
+                            Some(if privileged {
+                                AttributeLimit::HardMsgMax
+                            } else {
+                                AttributeLimit::MsgMax(cmax)
+                            })
+                        } else if m > mmax {
+                            Some(if privileged {
+                                AttributeLimit::HardMsgsizeMax
+                            } else {
+                                AttributeLimit::MsgsizeMax(mmax)
+                            })
+                        } else {
+                            None
+                        };
+                        if let Some(limit) = limit {
                             return Outcome::Opened(Err(Error::InvalidAttributes {
                                 capacity: c,
                                 max_msg_len: m,
+                                limit,
                             }));
                         }
                         (c, m)
@@ -766,8 +788,9 @@ impl Model {
                 None => Outcome::NoHandle,
                 Some(i) => {
                     let d = self.handles[u][i];
-                    self.descs.get_mut(&d).expect("description").nonblocking = on;
-                    Outcome::NonblockingSet(Ok(()))
+                    let desc = self.descs.get_mut(&d).expect("description");
+                    let old = std::mem::replace(&mut desc.nonblocking, on);
+                    Outcome::NonblockingSet(Ok(old))
                 }
             },
             Op::Attributes { handle, .. } => match self.pick(u, handle) {

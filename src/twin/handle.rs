@@ -196,6 +196,12 @@ impl Queue {
     }
 }
 
+impl crate::dynamic::TryClone for Queue {
+    fn try_clone(&self) -> Result<Queue, Error> {
+        Queue::try_clone(self)
+    }
+}
+
 impl Drop for Queue {
     /// Every close by the owner process removes its notification
     /// registration (`mqueue_flush_file`), whichever handle registered it.
@@ -261,12 +267,16 @@ impl MessageQueue for Queue {
         })
     }
 
-    fn set_nonblocking(&self, nonblocking: bool) -> Result<(), Error> {
-        self.desc.nonblocking.store(nonblocking, Ordering::SeqCst);
+    fn set_nonblocking(&self, nonblocking: bool) -> Result<bool, Error> {
+        let old = self.desc.nonblocking.swap(nonblocking, Ordering::SeqCst);
         self.traced(
             || format!("set_nonblocking({:?}, {nonblocking})", self.desc.name),
-            Ok(()),
+            Ok(old),
         )
+    }
+
+    fn try_clone_box(&self) -> Result<Box<dyn MessageQueue>, Error> {
+        Ok(Box::new(self.try_clone()?))
     }
 
     fn notify(&self, how: Notify) -> Result<(), Error> {

@@ -367,4 +367,8 @@ impl Namespace for Twin {
         }
         r
     }
+
+    fn now(&self) -> std::time::SystemTime {
+        self.world.clock.now()
+    }
 }

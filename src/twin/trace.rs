@@ -35,10 +35,15 @@ impl fmt::Display for TraceEvent {
     }
 }
 
-/// Describes a deadline relative to `now` for the trace.
+/// Describes a deadline relative to `now` for the trace: `none`,
+/// `immediate (try)` for the epoch deadline of `try_*` calls, `before the
+/// epoch`, or `now+…` / `now-…`.
 pub(crate) fn deadline(d: Option<SystemTime>, now: SystemTime) -> String {
     match d {
         None => "none".into(),
+        // The deadline of every `try_*` call (an explicit epoch deadline
+        // acts the same: it never waits).
+        Some(d) if d == crate::deadline::IMMEDIATE => "immediate (try)".into(),
         Some(d) if d < UNIX_EPOCH => "before the epoch".into(),
         Some(d) => match d.duration_since(now) {
             Ok(ahead) => format!("now+{ahead:?}"),

@@ -197,7 +197,7 @@ fn set_nonblocking_spares_a_blocked_caller<H: Harness>(h: &H) {
     std::thread::scope(|s| {
         let rx = s.spawn(|| wait_for(h, &q));
         h.wait_blocked(1);
-        assert_eq!(q.set_nonblocking(true), Ok(()));
+        assert_eq!(q.set_nonblocking(true), Ok(false));
         assert!(q.attributes().unwrap().nonblocking);
         // The waiter is not turned into a WouldBlock.
         let mut buf = [0u8; LEN];

@@ -12,7 +12,7 @@
 //! That an unlinked queue still counts against `queues_max` until its last
 //! handle closes is checked in `lifetime.rs`.
 
-use mqtwin::{Attributes, Error, Limits, MessageQueue, Namespace, OpenOptions};
+use mqtwin::{AttributeLimit, Attributes, Error, Limits, MessageQueue, Namespace, OpenOptions};
 
 use crate::harness::{fresh_uid, Child, Harness};
 
@@ -156,10 +156,12 @@ fn invalid_attributes_precede_resource_limit<H: Harness>(h: &H) {
         Err(Error::InvalidAttributes {
             capacity: 0,
             max_msg_len: 1,
+            limit: AttributeLimit::ZeroCapacity,
         }),
         Err(Error::InvalidAttributes {
             capacity: 11,
             max_msg_len: 1,
+            limit: AttributeLimit::MsgMax(10),
         }),
         Err(Error::ResourceLimit),
     );
@@ -232,11 +234,13 @@ fn msg_max_and_msgsize_max_are_the_ceilings<H: Harness>(h: &H) {
         Err(Error::InvalidAttributes {
             capacity: 4,
             max_msg_len: 16,
+            limit: AttributeLimit::MsgMax(3),
         }),
         Ok(()),
         Err(Error::InvalidAttributes {
             capacity: 1,
             max_msg_len: 201,
+            limit: AttributeLimit::MsgsizeMax(200),
         }),
     ];
     assert_eq!(out, format!("{expected:?}"));

@@ -39,7 +39,9 @@ macro_rules! instantiate {
 pub(crate) use instantiate;
 
 mod blocking;
+mod conveniences;
 mod deadlines;
+mod dynamic;
 mod lifetime;
 mod limits;
 mod names;

@@ -3,7 +3,7 @@
 //! `create_new`, attribute validation and defaults, and the per-description
 //! non-blocking flag.
 
-use mqtwin::{Attributes, Error, MessageQueue, Namespace, OpenOptions};
+use mqtwin::{AttributeLimit, Attributes, Error, MessageQueue, Namespace, OpenOptions};
 
 use crate::harness::{fresh_uid, Child, Harness};
 
@@ -165,16 +165,16 @@ fn already_exists_wins_over_permission_denied<H: Harness>(h: &H) {
 
 fn invalid_attributes_are_rejected_with_the_requested_values<H: Harness>(h: &H) {
     let name = h.name("bad-attrs");
-    for (capacity, max_msg_len) in [
-        (0, 16),
-        (1, 0),
-        (0, 0),
-        (11, 8192),
-        (10, 8193),
-        (65_536, 1),
-        (1, 16 * 1024 * 1024),
-        ((1 << 32) + 1, 16),
-        (usize::MAX, usize::MAX),
+    for (capacity, max_msg_len, limit) in [
+        (0, 16, AttributeLimit::ZeroCapacity),
+        (1, 0, AttributeLimit::ZeroMaxMsgLen),
+        (0, 0, AttributeLimit::ZeroCapacity),
+        (11, 8192, AttributeLimit::MsgMax(10)),
+        (10, 8193, AttributeLimit::MsgsizeMax(8192)),
+        (65_536, 1, AttributeLimit::MsgMax(10)),
+        (1, 16 * 1024 * 1024, AttributeLimit::MsgsizeMax(8192)),
+        ((1 << 32) + 1, 16, AttributeLimit::MsgMax(10)),
+        (usize::MAX, usize::MAX, AttributeLimit::MsgMax(10)),
     ] {
         let opts = OpenOptions::read_write()
             .create()
@@ -184,7 +184,8 @@ fn invalid_attributes_are_rejected_with_the_requested_values<H: Harness>(h: &H) 
             h.ns().open(&name, &opts).map(drop),
             Err(Error::InvalidAttributes {
                 capacity,
-                max_msg_len
+                max_msg_len,
+                limit
             }),
             "{{{capacity},{max_msg_len}}}"
         );
@@ -238,21 +239,38 @@ fn no_attributes_give_the_defaults<H: Harness>(h: &H) {
 
 fn one_invalid_attribute_alone_reports_the_default_for_the_other<H: Harness>(h: &H) {
     let name = h.name("only-bad");
-    for (opts, capacity, max_msg_len) in [
-        (OpenOptions::read_write().create().capacity(11), 11, 8192),
-        (OpenOptions::read_write().create().capacity(0), 0, 8192),
+    for (opts, capacity, max_msg_len, limit) in [
+        (
+            OpenOptions::read_write().create().capacity(11),
+            11,
+            8192,
+            AttributeLimit::MsgMax(10),
+        ),
+        (
+            OpenOptions::read_write().create().capacity(0),
+            0,
+            8192,
+            AttributeLimit::ZeroCapacity,
+        ),
         (
             OpenOptions::read_write().create().max_msg_len(8193),
             10,
             8193,
+            AttributeLimit::MsgsizeMax(8192),
         ),
-        (OpenOptions::read_write().create().max_msg_len(0), 10, 0),
+        (
+            OpenOptions::read_write().create().max_msg_len(0),
+            10,
+            0,
+            AttributeLimit::ZeroMaxMsgLen,
+        ),
     ] {
         assert_eq!(
             h.ns().open(&name, &opts).map(drop),
             Err(Error::InvalidAttributes {
                 capacity,
-                max_msg_len
+                max_msg_len,
+                limit
             }),
             "{opts:?}"
         );
@@ -281,7 +299,7 @@ fn separately_opened_handles_have_their_own_nonblocking_flag<H: Harness>(h: &H) 
     let name = h.name("own-flag");
     let a = h.ns().open(&name, &small()).unwrap();
     let b = h.ns().open(&name, &OpenOptions::read_write()).unwrap();
-    assert_eq!(a.set_nonblocking(true), Ok(()));
+    assert_eq!(a.set_nonblocking(true), Ok(false));
     assert_eq!(a.attributes().map(|x| x.nonblocking), Ok(true));
     assert_eq!(b.attributes().map(|x| x.nonblocking), Ok(false));
     let mut buf = [0u8; 100];
@@ -291,8 +309,8 @@ fn separately_opened_handles_have_their_own_nonblocking_flag<H: Harness>(h: &H) 
         b.receive_timeout(&mut buf, std::time::Duration::from_millis(5)),
         Err(Error::TimedOut)
     );
-    assert_eq!(b.set_nonblocking(true), Ok(()));
-    assert_eq!(a.set_nonblocking(false), Ok(()));
+    assert_eq!(b.set_nonblocking(true), Ok(false));
+    assert_eq!(a.set_nonblocking(false), Ok(true));
     assert_eq!(a.attributes().map(|x| x.nonblocking), Ok(false));
     assert_eq!(b.attributes().map(|x| x.nonblocking), Ok(true));
 }
@@ -303,11 +321,11 @@ where
 {
     let q = h.ns().open(&h.name("shared-flag"), &small()).unwrap();
     let clone = q.dup().unwrap();
-    assert_eq!(clone.set_nonblocking(true), Ok(()));
+    assert_eq!(clone.set_nonblocking(true), Ok(false));
     assert_eq!(q.attributes().map(|a| a.nonblocking), Ok(true));
     let mut buf = [0u8; 100];
     assert_eq!(q.receive(&mut buf), Err(Error::WouldBlock));
-    assert_eq!(q.set_nonblocking(false), Ok(()));
+    assert_eq!(q.set_nonblocking(false), Ok(true));
     assert_eq!(clone.attributes().map(|a| a.nonblocking), Ok(false));
     // The clone is the same queue: what one sends the other receives.
     assert_eq!(clone.send(b"via clone", 4), Ok(()));

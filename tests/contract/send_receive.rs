@@ -273,14 +273,14 @@ fn nonblocking_handle_full_and_empty<H: Harness>(h: &H) {
     assert_eq!(nb.send(b"x", 0), Err(Error::WouldBlock));
     assert_eq!(current(&q), CAP);
     // Switching the blocking handle gives it the same answers.
-    assert_eq!(q.set_nonblocking(true), Ok(()));
+    assert_eq!(q.set_nonblocking(true), Ok(false));
     assert!(q.attributes().unwrap().nonblocking);
     assert_eq!(q.send(b"x", 0), Err(Error::WouldBlock));
     assert_eq!(q.receive(&mut buf).map(|r| r.len), Ok(2));
     assert_eq!(q.receive(&mut buf).map(|r| r.len), Ok(2));
     assert_eq!(q.receive(&mut buf), Err(Error::WouldBlock));
     // Switching back: a receive on the empty queue now waits (and times out).
-    assert_eq!(nb.set_nonblocking(false), Ok(()));
+    assert_eq!(nb.set_nonblocking(false), Ok(true));
     assert!(!nb.attributes().unwrap().nonblocking);
     assert_eq!(
         nb.receive_timeout(&mut buf, Duration::from_millis(1)),

@@ -1,0 +1,96 @@
+//! Owned receives: [`TryIter`], the draining iterator of
+//! [`MessageQueue::try_iter`], and the buffer sizing the `receive_vec`
+//! family shares with it.
+
+use std::fmt;
+
+use crate::error::Error;
+use crate::queue::MessageQueue;
+
+/// A received message, owned: its bytes and its priority.
+pub type Message = (Vec<u8>, u32);
+
+/// A buffer as long as the queue's maximum message length, which every
+/// receive needs (`mq_receive` refuses a shorter one with `EMSGSIZE`).
+pub(crate) fn buffer<Q: MessageQueue + ?Sized>(q: &Q) -> Result<Vec<u8>, Error> {
+    Ok(vec![0; q.attributes()?.max_msg_len])
+}
+
+/// Drains a queue without waiting: each item is the next message
+/// ([`try_receive`](MessageQueue::try_receive)), until the queue is empty
+/// (the iterator then ends) or an error other than
+/// [`Error::WouldBlock`] (yielded once, after which the iterator ends).
+///
+/// Made by [`MessageQueue::try_iter`]. It reuses one receive buffer, sized on
+/// the first call from [`attributes`](MessageQueue::attributes), and copies
+/// each message out of it into a `Vec` of the message's own length. Messages
+/// another handle sends while the iterator runs are taken too, so on a queue
+/// that never empties it never ends: bound it with
+/// [`take`](Iterator::take) when that matters.
+///
+/// ```
+/// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
+/// let q = Twin::new().open("/q", &OpenOptions::read_write().create())?;
+/// q.send(b"low", 1)?;
+/// q.send(b"high", 9)?;
+/// let all: Result<Vec<_>, _> = q.try_iter().collect();
+/// assert_eq!(all?, vec![(b"high".to_vec(), 9), (b"low".to_vec(), 1)]);
+/// # Ok::<(), mqtwin::Error>(())
+/// ```
+pub struct TryIter<'a, Q: MessageQueue + ?Sized> {
+    queue: &'a Q,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl<'a, Q: MessageQueue + ?Sized> TryIter<'a, Q> {
+    /// An iterator draining `queue`; the same as `queue.try_iter()`, also for
+    /// an unsized `Q` such as `dyn MessageQueue`.
+    pub fn new(queue: &'a Q) -> Self {
+        TryIter {
+            queue,
+            buf: Vec::new(),
+            done: false,
+        }
+    }
+
+    fn next_message(&mut self) -> Result<Message, Error> {
+        if self.buf.is_empty() {
+            self.buf = buffer(self.queue)?;
+        }
+        let r = self.queue.try_receive(&mut self.buf)?;
+        Ok((self.buf[..r.len].to_vec(), r.priority))
+    }
+}
+
+impl<Q: MessageQueue + ?Sized> Iterator for TryIter<'_, Q> {
+    type Item = Result<Message, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.next_message() {
+            Ok(m) => Some(Ok(m)),
+            Err(Error::WouldBlock) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl<Q: MessageQueue + ?Sized> std::iter::FusedIterator for TryIter<'_, Q> {}
+
+impl<Q: MessageQueue + ?Sized> fmt::Debug for TryIter<'_, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryIter")
+            .field("buffer", &self.buf.len())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
