@@ -643,55 +643,13 @@ fn become_user(c: &Credentials) -> Result<(), String> {
 
 /// The identity of this process as the kernel sees it.
 fn observe() -> Credentials {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .unwrap_or("")
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    };
-    // "Uid: real effective saved fs": the fs ids decide ownership and access.
-    let id = |name: &str| {
-        field(name)
-            .get(3)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(u32::MAX)
-    };
-    let groups = field("Groups:")
-        .iter()
-        .filter_map(|g| g.parse().ok())
-        .collect();
-    let cap_eff = field("CapEff:")
-        .first()
-        .and_then(|v| u64::from_str_radix(v, 16).ok())
-        .unwrap_or(0);
-    let has = |bit: u32| cap_eff & (1 << bit) != 0;
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: umask is set back at once; `rl` is a valid out-pointer.
-    let umask = unsafe {
-        let old = libc::umask(0o022);
-        libc::umask(old);
-        libc::getrlimit(libc::RLIMIT_MSGQUEUE, &mut rl);
-        old
-    };
-    Credentials {
-        uid: id("Uid:"),
-        gid: id("Gid:"),
-        groups,
-        umask,
-        capabilities: Capabilities {
-            sys_resource: has(CAP_SYS_RESOURCE),
-            dac_override: has(CAP_DAC_OVERRIDE),
-            fowner: has(CAP_FOWNER),
-        },
-        rlimit_msgqueue: rl.rlim_cur,
-    }
+    // The same reading the kernel harness and users get (fs ids, groups,
+    // umask, effective capabilities, the soft RLIMIT_MSGQUEUE).
+    Credentials::current().unwrap_or_else(|_| Credentials {
+        uid: u32::MAX,
+        gid: u32::MAX,
+        ..Credentials::default()
+    })
 }
 
 /// A user process: one identity, one driver.
