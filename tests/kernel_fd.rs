@@ -6,27 +6,16 @@
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mqtwin::posix::{Kernel, Queue};
 use mqtwin::{Error, MessageQueue, Namespace, OpenOptions};
 
-/// Unlinks the queue when the test ends, also when it fails.
-struct Unlink(String);
+mod common;
 
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        let _ = Kernel.unlink(&self.0);
-    }
-}
+use common::{unique_name, Unlink};
 
 fn create(tag: &str) -> (Unlink, Queue) {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let name = format!(
-        "/mqtwin-{}-fd-{tag}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
+    let name = unique_name(&format!("fd-{tag}"));
     let options = OpenOptions::read_write()
         .create()
         .capacity(2)

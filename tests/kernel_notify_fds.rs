@@ -11,14 +11,9 @@ use std::time::Duration;
 use mqtwin::posix::Kernel;
 use mqtwin::{Error, MessageQueue, Namespace, Notify, OpenOptions};
 
-/// Unlinks the queue when the test ends, also when it fails.
-struct Unlink(String);
+mod common;
 
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        let _ = Kernel.unlink(&self.0);
-    }
-}
+use common::{unique_name, Unlink};
 
 fn nofile() -> libc::rlimit {
     let mut r = libc::rlimit {
@@ -38,7 +33,7 @@ fn set_nofile(r: &libc::rlimit) {
 
 #[test]
 fn thread_notification_survives_descriptor_exhaustion() {
-    let name = format!("/mqtwin-{}-nofds", std::process::id());
+    let name = unique_name("nofds");
     let _cleanup = Unlink(name.clone());
     let q = Kernel
         .open(
