@@ -231,11 +231,7 @@ pub(super) fn register(fd: RawFd, callback: Callback) -> Result<(), Error> {
             }
             drop(guard);
             drop(entry);
-            Err(match e {
-                Errno::EBUSY => Error::Busy,
-                Errno::ENOMEM => Error::OutOfMemory,
-                e => Error::Os { errno: e as i32 },
-            })
+            Err(super::notify::error(e))
         }
     }
 }

@@ -30,11 +30,16 @@ pub(super) fn register(fd: RawFd, how: Notify) -> Result<(), Error> {
     if unsafe { libc::mq_notify(fd, &ev) } == 0 {
         return Ok(());
     }
-    Err(match Errno::last() {
+    Err(error(Errno::last()))
+}
+
+/// An `mq_notify` errno, named (both forms, so they cannot drift).
+pub(super) fn error(e: Errno) -> Error {
+    match e {
         Errno::EBUSY => Error::Busy,
         Errno::ENOMEM => Error::OutOfMemory,
         e => Error::Os { errno: e as i32 },
-    })
+    }
 }
 
 /// `mq_notify(fd, NULL)`; returns once a thread callback it removed has
