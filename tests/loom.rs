@@ -550,3 +550,47 @@ fn notification_races_a_blocked_receiver() {
         drop(rq);
     });
 }
+
+/// A callback that owns a handle to its own queue races a send that fires
+/// it and the close of the registering handle: in every interleaving the
+/// callback is either run (fired first) or dropped (removed first), exactly
+/// once, and neither path deadlocks, although running or dropping the
+/// callback closes a handle of the same queue (docs/semantics.md Y16–Y17).
+#[test]
+fn callback_owning_its_queue_races_send_and_close() {
+    check("callback owning its queue races send and close", || {
+        let ns = Twin::new();
+        let q = ns.open("/q", &options(2)).unwrap();
+        let owned = q.try_clone().unwrap();
+        let outcome = Arc::new(AtomicUsize::new(0));
+        // Counts 1 when run; 10 when dropped without running.
+        struct Guard(Arc<AtomicUsize>, bool);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                self.0
+                    .fetch_add(if self.1 { 1 } else { 10 }, Ordering::SeqCst);
+            }
+        }
+        let mut guard = Guard(Arc::clone(&outcome), false);
+        q.notify(Notify::thread(move || {
+            guard.1 = true;
+            drop(owned);
+            drop(guard);
+        }))
+        .unwrap();
+        let sender = ns.open("/q", &options(2)).unwrap();
+        let t = thread::spawn(move || {
+            sender.send(b"x", 0).unwrap();
+            sender
+        });
+        drop(q);
+        let sender = t.join().unwrap();
+        // The callback thread (if it fired) runs on its own time: wait for it.
+        while outcome.load(Ordering::SeqCst) == 0 {
+            thread::yield_now();
+        }
+        let got = outcome.load(Ordering::SeqCst);
+        assert!(got == 1 || got == 10, "run or dropped exactly once: {got}");
+        drop(sender);
+    });
+}
