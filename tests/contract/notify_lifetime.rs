@@ -172,7 +172,35 @@ fn close_releases_a_callback_that_never_fired<H: Harness>(h: &H) {
     );
 }
 
+/// Many thread registrations pending at once (on the kernel backend more
+/// than one notification socket serves: 64 per socket), then all fired.
+fn many_pending_thread_registrations_all_fire<H: Harness>(h: &H) {
+    const N: usize = if cfg!(miri) { 4 } else { 80 };
+    let (tx, rx) = mpsc::channel();
+    let queues: Vec<_> = (0..N)
+        .map(|i| {
+            let q = h.ns().open(&h.name("many"), &small()).unwrap();
+            let tx = tx.clone();
+            q.notify(Notify::thread(move || {
+                let _ = tx.send(i);
+            }))
+            .unwrap();
+            q
+        })
+        .collect();
+    drop(tx);
+    for q in &queues {
+        q.send(b"x", 0).unwrap();
+    }
+    let mut ran: Vec<usize> = (0..N)
+        .map_while(|_| rx.recv_timeout(PATIENCE).ok())
+        .collect();
+    ran.sort_unstable();
+    assert_eq!(ran, (0..N).collect::<Vec<_>>(), "callbacks that ran");
+}
+
 crate::instantiate!(
+    many_pending_thread_registrations_all_fire,
     callback_owning_a_handle_survives_cancel_and_drop,
     callback_owning_a_handle_survives_the_drop_of_the_registering_handle,
     refused_registration_drops_its_callback_without_deadlock,
