@@ -13,7 +13,8 @@
 //! | [`PermissionDenied`](Error::PermissionDenied) | `EACCES` | mode bits forbid the access, or unlink by a non-owner |
 //! | [`InvalidAttributes`](Error::InvalidAttributes) | `EINVAL` | capacity / message size zero or over the limits |
 //! | [`TooManyQueues`](Error::TooManyQueues) | `ENOSPC` | the namespace's `queues_max` is reached |
-//! | [`ResourceLimit`](Error::ResourceLimit) | `EMFILE` | `RLIMIT_MSGQUEUE` bytes (or descriptors) exhausted |
+//! | [`QueueBytesLimit`](Error::QueueBytesLimit) | `EMFILE` | creating the queue would exceed the user's `RLIMIT_MSGQUEUE` bytes |
+//! | [`ResourceLimit`](Error::ResourceLimit) | `EMFILE` | the process is out of file descriptors |
 //! | [`InvalidPriority`](Error::InvalidPriority) | `EINVAL` | priority ≥ 32768 |
 //! | [`InvalidDeadline`](Error::InvalidDeadline) | `EINVAL` | a deadline before the Unix epoch |
 //! | [`NotReadable`](Error::NotReadable) / [`NotWritable`](Error::NotWritable) | `EBADF` | the handle's access mode forbids the call |
@@ -159,10 +160,32 @@ pub enum Error {
     #[error("too many message queues in this IPC namespace (queues_max reached)")]
     TooManyQueues,
     /// A per-user or per-process resource limit is exhausted: the
-    /// `RLIMIT_MSGQUEUE` byte budget a new queue is charged against, or the
-    /// descriptor limit (`EMFILE`).
-    #[error("resource limit reached: RLIMIT_MSGQUEUE bytes or open descriptors exhausted")]
+    /// The process is out of file descriptors (`EMFILE`): no descriptor for
+    /// the queue (or for a thread notification's socket).
+    #[error("resource limit reached: no file descriptor left (RLIMIT_NOFILE)")]
     ResourceLimit,
+    /// Creating the queue would take the user's `RLIMIT_MSGQUEUE` charge over
+    /// its limit (`EMFILE`). `cost` is what this queue would be charged
+    /// ([`queue_cost`](crate::limits::queue_cost) of its attributes); the
+    /// queues the user already created count against `limit` too.
+    ///
+    /// ```
+    /// use mqtwin::{Error, Namespace, OpenOptions, twin::{Credentials, Twin}};
+    /// let ns = Twin::with_credentials(Credentials { rlimit_msgqueue: 100, ..Credentials::default() });
+    /// let err = ns.open("/q", &OpenOptions::read_write().create().capacity(2).max_msg_len(16)).unwrap_err();
+    /// assert_eq!(err, Error::QueueBytesLimit { cost: 224, limit: 100 });
+    /// assert_eq!(err.errno(), 24); // EMFILE
+    /// ```
+    #[error(
+        "RLIMIT_MSGQUEUE reached: this queue costs {cost} bytes, the limit is {limit} bytes \
+         (the user's other queues count too)"
+    )]
+    QueueBytesLimit {
+        /// Bytes this queue would be charged.
+        cost: u64,
+        /// The caller's `RLIMIT_MSGQUEUE` soft limit in bytes.
+        limit: u64,
+    },
     /// Priorities are `0..=32767`; this one is not (`EINVAL`).
     #[error("priority {priority} is out of range (valid priorities are 0..=32767)")]
     InvalidPriority {
@@ -245,7 +268,7 @@ impl Error {
             | Error::InvalidPriority { .. }
             | Error::InvalidDeadline => errno::EINVAL,
             Error::TooManyQueues => errno::ENOSPC,
-            Error::ResourceLimit => errno::EMFILE,
+            Error::ResourceLimit | Error::QueueBytesLimit { .. } => errno::EMFILE,
             Error::NotReadable | Error::NotWritable => errno::EBADF,
             Error::MessageTooLong { .. } | Error::BufferTooSmall { .. } => errno::EMSGSIZE,
             Error::WouldBlock => errno::EAGAIN,
@@ -275,7 +298,9 @@ impl Error {
             | Error::InvalidDeadline
             | Error::MessageTooLong { .. }
             | Error::BufferTooSmall { .. } => K::InvalidInput,
-            Error::TooManyQueues | Error::ResourceLimit => K::OutOfMemory,
+            Error::TooManyQueues | Error::ResourceLimit | Error::QueueBytesLimit { .. } => {
+                K::OutOfMemory
+            }
             Error::NotReadable | Error::NotWritable => K::PermissionDenied,
             Error::WouldBlock => K::WouldBlock,
             Error::TimedOut => K::TimedOut,

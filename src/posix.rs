@@ -125,7 +125,7 @@ impl Namespace for Kernel {
                 Errno::EEXIST => Error::AlreadyExists { name },
                 Errno::EACCES => Error::PermissionDenied { name },
                 Errno::ENOSPC => Error::TooManyQueues,
-                Errno::EMFILE => Error::ResourceLimit,
+                Errno::EMFILE => emfile(options.is_create(), requested),
                 Errno::ENOMEM => Error::OutOfMemory,
                 Errno::EINVAL => {
                     let (capacity, max_msg_len) = requested.unwrap_or((0, 0));
@@ -467,6 +467,36 @@ fn broken_attribute(capacity: usize, max_msg_len: usize) -> AttributeLimit {
                 )
             })
             .unwrap_or(AttributeLimit::Unexplained),
+    }
+}
+
+/// Names an `EMFILE` from `mq_open`: the kernel gives it both for a full
+/// descriptor table and for `RLIMIT_MSGQUEUE` (`mqueue_get_inode`). If a
+/// descriptor can be had now, a creating open failed on the byte budget, and
+/// the error says what the queue costs (its attributes resolved against the
+/// namespace, as the kernel does) and the soft limit.
+fn emfile(creating: bool, requested: Option<(usize, usize)>) -> Error {
+    // SAFETY: plain system call with a static NUL-terminated path.
+    let probe = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if !creating || probe < 0 {
+        return Error::ResourceLimit;
+    }
+    // SAFETY: `probe` is a descriptor we just opened and nothing else owns.
+    unsafe { libc::close(probe) };
+    let privileged = crate::twin::Credentials::current().is_ok_and(|c| c.capabilities.sys_resource);
+    let attrs = Kernel::limits().and_then(|l| l.resolve(requested, privileged));
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a valid rlimit to write into.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_MSGQUEUE, &mut rl) };
+    match attrs {
+        Ok((capacity, max_msg_len)) if got == 0 => Error::QueueBytesLimit {
+            cost: crate::limits::queue_cost(capacity, max_msg_len),
+            limit: rl.rlim_cur,
+        },
+        _ => Error::ResourceLimit,
     }
 }
 

@@ -755,7 +755,7 @@ fn generator_reaches_every_outcome() {
         "PermissionDenied",
         "InvalidAttributes",
         "TooManyQueues",
-        "ResourceLimit",
+        "QueueBytesLimit",
         "InvalidPriority",
         "InvalidDeadline",
         "NotReadable",

@@ -699,7 +699,10 @@ impl Model {
                     if charged.saturating_add(cost) > who.rlimit_msgqueue
                         || charged.checked_add(cost).is_none()
                     {
-                        return Outcome::Opened(Err(Error::ResourceLimit));
+                        return Outcome::Opened(Err(Error::QueueBytesLimit {
+                            cost,
+                            limit: who.rlimit_msgqueue,
+                        }));
                     }
                     *self.charged.entry(who.uid).or_default() += cost;
                     let bits = match mode {

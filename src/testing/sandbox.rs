@@ -197,7 +197,7 @@ fn get_credentials(inp: &mut &[u8]) -> Option<Credentials> {
 impl Sandbox {
     /// A uid for sandbox user `k` (0..16) that nothing else on the machine
     /// is expected to use, distinct per process: per-user byte accounting is
-    /// global, so a shared uid would make `ResourceLimit` outcomes depend on
+    /// global, so a shared uid would make `QueueBytesLimit` outcomes depend on
     /// other processes.
     pub fn fresh_uid(k: u32) -> u32 {
         3_000_000 + (std::process::id() % 1_000_000) * 16 + (k % 16)

@@ -192,7 +192,12 @@ impl World {
             Some(total) if total <= who.rlimit_msgqueue => {
                 t.charged.insert(who.uid, total);
             }
-            _ => return Err(Error::ResourceLimit),
+            _ => {
+                return Err(Error::QueueBytesLimit {
+                    cost,
+                    limit: who.rlimit_msgqueue,
+                })
+            }
         }
         t.next_id += 1;
         let queue = Arc::new(QueueShared::new(QueueMeta {

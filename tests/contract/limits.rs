@@ -163,7 +163,7 @@ fn invalid_attributes_precede_resource_limit<H: Harness>(h: &H) {
             max_msg_len: 1,
             limit: AttributeLimit::MsgMax(10),
         }),
-        Err(Error::ResourceLimit),
+        Err(Error::QueueBytesLimit { cost: 97, limit: 0 }),
     );
     assert_eq!(out, format!("{expected:?}"));
 }
@@ -255,7 +255,11 @@ fn a_queue_costs_exactly_its_rlimit_charge<H: Harness>(h: &H) {
         (10, 1, 970),
         (3, 1000, 3288),
     ] {
-        for (rlimit, expected) in [(cost - 1, Err(Error::ResourceLimit)), (cost, Ok(()))] {
+        let over = Error::QueueBytesLimit {
+            cost,
+            limit: cost - 1,
+        };
+        for (rlimit, expected) in [(cost - 1, Err(over)), (cost, Ok(()))] {
             let out = h.in_child(&with_rlimit(rlimit), |ns| {
                 let name = H::child_name("cost");
                 let got = open(ns, &name, &sized(capacity, max_msg_len));
@@ -279,7 +283,11 @@ fn the_budget_is_shared_by_all_queues_of_the_user<H: Harness>(h: &H) {
         clean_up(ns, &names);
         format!("{got:?}")
     });
-    let expected: Vec<Outcome> = vec![Ok(()), Ok(()), Ok(()), Err(Error::ResourceLimit)];
+    let over = Error::QueueBytesLimit {
+        cost: 97,
+        limit: 300,
+    };
+    let expected: Vec<Outcome> = vec![Ok(()), Ok(()), Ok(()), Err(over)];
     assert_eq!(out, format!("{expected:?}"));
 }
 
@@ -296,7 +304,8 @@ fn opening_an_existing_queue_is_free<H: Harness>(h: &H) {
         let with_create = open(ns, &name, &OpenOptions::read_write().create());
         format!("{:?}", (create, existing, with_create))
     });
-    let expected: (Outcome, Outcome, Outcome) = (Err(Error::ResourceLimit), Ok(()), Ok(()));
+    let over = Error::QueueBytesLimit { cost: 97, limit: 0 };
+    let expected: (Outcome, Outcome, Outcome) = (Err(over), Ok(()), Ok(()));
     assert_eq!(out, format!("{expected:?}"));
 }
 
@@ -311,7 +320,11 @@ fn an_unlinked_open_queue_stays_charged_until_closed<H: Harness>(h: &H) {
         clean_up(ns, &[b]);
         format!("{:?}", (unlinked, while_open, after_close))
     });
-    let expected: (Outcome, Outcome, Outcome) = (Ok(()), Err(Error::ResourceLimit), Ok(()));
+    let over = Error::QueueBytesLimit {
+        cost: 97,
+        limit: 97,
+    };
+    let expected: (Outcome, Outcome, Outcome) = (Ok(()), Err(over), Ok(()));
     assert_eq!(out, format!("{expected:?}"));
 }
 
@@ -325,8 +338,15 @@ fn a_closed_queue_stays_charged_until_unlinked<H: Harness>(h: &H) {
         clean_up(ns, &[b]);
         format!("{:?}", (created, while_linked, unlinked, after_unlink))
     });
-    let expected: (Outcome, Outcome, Outcome, Outcome) =
-        (Ok(()), Err(Error::ResourceLimit), Ok(()), Ok(()));
+    let expected: (Outcome, Outcome, Outcome, Outcome) = (
+        Ok(()),
+        Err(Error::QueueBytesLimit {
+            cost: 97,
+            limit: 97,
+        }),
+        Ok(()),
+        Ok(()),
+    );
     assert_eq!(out, format!("{expected:?}"));
 }
 
@@ -344,7 +364,11 @@ fn the_default_rlimit_fits_nine_default_queues<H: Harness>(h: &H) {
         },
     );
     let mut expected: Vec<Outcome> = vec![Ok(()); 9];
-    expected.push(Err(Error::ResourceLimit));
+    let (capacity, max_msg_len) = Limits::default().defaults();
+    expected.push(Err(Error::QueueBytesLimit {
+        cost: mqtwin::limits::queue_cost(capacity, max_msg_len),
+        limit: mqtwin::limits::DEFAULT_RLIMIT_MSGQUEUE,
+    }));
     assert_eq!(out, format!("{expected:?}"));
 }
 
