@@ -17,6 +17,7 @@ use crate::sync::{Arc, AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 use super::clock::{Clock, Sleeper};
 use super::fault::FaultSite;
 use super::process::Process;
+use super::sim::{Check, SimCore};
 use super::world::World;
 
 /// The fixed facts of a queue, set at creation.
@@ -390,6 +391,14 @@ impl Waiter {
         (old, self.sleeping.load(Ordering::Relaxed))
     }
 
+    /// Whether it was served (or interrupted): its call can return.
+    fn served(&self) -> bool {
+        matches!(
+            *self.slot.lock(),
+            Slot::Sent | Slot::Delivered(..) | Slot::Interrupted
+        )
+    }
+
     /// Wakes a served waiter that [`serve`](Self::serve) found asleep. Safe
     /// after the queue lock is released: the waiter sleeps until notified
     /// (or wakes spuriously, sees its slot filled and leaves).
@@ -585,7 +594,7 @@ impl QueueShared {
         // be started) may use handles to this very queue.
         drop(st);
         if let Some(reg) = fired {
-            fire(reg, sender);
+            fire(world, reg, sender);
         }
         Ok(())
     }
@@ -681,6 +690,16 @@ impl QueueShared {
                 world.unblocked(1);
                 return Err(Error::TimedOut);
             }
+            if let Some(sim) = &world.sim {
+                // Deterministic: no spinning, no OS sleep; the token holder
+                // decides when this waiter can go on.
+                let (w, clock) = (Arc::clone(waiter), world.clock.clone());
+                let check: Check = Arc::new(move || w.served() || clock.expired(deadline));
+                drop(st);
+                sim.block(check, deadline);
+                st = self.state.lock();
+                continue;
+            }
             if !spun {
                 spun = true;
                 // On the real clock, never spin past the deadline (virtual
@@ -740,7 +759,10 @@ impl QueueShared {
             if world.clock.expired(deadline) {
                 break Err(Error::TimedOut);
             }
-            st = world.clock.sleep(&waiter.cv, st, deadline);
+            st = match &world.sim {
+                Some(sim) => self.block_polling(sim, world, st, &waiter, interest, deadline),
+                None => world.clock.sleep(&waiter.cv, st, deadline),
+            };
             let now = st.readiness(self.meta.capacity);
             if interest.is_met(now) {
                 break Ok(mask(now));
@@ -752,6 +774,29 @@ impl QueueShared {
         st.pollers.retain(|w| !Arc::ptr_eq(w, &waiter));
         world.unblocked(1);
         result
+    }
+
+    /// Deterministic mode's sleep of `wait_ready`: runnable again once the
+    /// queue meets `interest`, the caller is interrupted or the deadline
+    /// passes (the caller re-checks all three).
+    fn block_polling<'a>(
+        self: &'a Arc<Self>,
+        sim: &SimCore,
+        world: &World,
+        st: MutexGuard<'a, QueueState>,
+        waiter: &Arc<Waiter>,
+        interest: Interest,
+        deadline: Option<SystemTime>,
+    ) -> MutexGuard<'a, QueueState> {
+        let (q, w, clock) = (Arc::clone(self), Arc::clone(waiter), world.clock.clone());
+        let check: Check = Arc::new(move || {
+            interest.is_met(q.readiness())
+                || matches!(*w.slot.lock(), Slot::Interrupted)
+                || clock.expired(deadline)
+        });
+        drop(st);
+        sim.block(check, deadline);
+        self.state.lock()
     }
 
     /// A signal with a handler reaches `thread`, if it is blocked on this
@@ -839,7 +884,7 @@ impl QueueShared {
 
 /// Delivers a notification (`__do_notify`); the registration is consumed
 /// whatever its form.
-fn fire(reg: Registration, sender: &Process) {
+fn fire(world: &World, reg: Registration, sender: &Process) {
     match reg.how {
         Notify::None | Notify::Signal { signal: 0, .. } => {}
         Notify::Signal { signal, value } => reg.owner.deliver(SignalInfo {
@@ -850,9 +895,10 @@ fn fire(reg: Registration, sender: &Process) {
             uid: sender.credentials.uid,
         }),
         Notify::Thread(callback) => {
-            // As glibc's SIGEV_THREAD: the callback runs on a new thread. If
-            // no thread can be created the notification is lost, as in C.
-            let _ = crate::sync::spawn_detached("mqtwin-notify", callback);
+            // As glibc's SIGEV_THREAD: the callback runs on a new thread (a
+            // participant, in deterministic mode). If no thread can be
+            // created the notification is lost, as in C.
+            let _ = world.spawn(callback);
         }
     }
 }

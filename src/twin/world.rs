@@ -14,6 +14,7 @@ use super::clock::Clock;
 use super::fault::{FaultPlan, FaultSite, Faults};
 use super::identity::Credentials;
 use super::queue::{QueueMeta, QueueShared};
+use super::sim::SimCore;
 use super::trace::TraceEvent;
 
 /// A queue that exists, with its lifetime bookkeeping.
@@ -56,11 +57,19 @@ pub(crate) struct World {
     faults: Option<Mutex<Faults>>,
     trace: Option<Mutex<Vec<TraceEvent>>>,
     next_pid: Mutex<u32>,
+    /// The scheduler, in deterministic mode.
+    pub(crate) sim: Option<Arc<SimCore>>,
 }
 
 impl World {
-    pub(crate) fn new(clock: Clock, faults: Option<FaultPlan>, trace: bool) -> Self {
+    pub(crate) fn new(
+        clock: Clock,
+        faults: Option<FaultPlan>,
+        trace: bool,
+        sim: Option<Arc<SimCore>>,
+    ) -> Self {
         World {
+            sim,
             clock,
             faults: faults.map(|p| Mutex::new(Faults::new(p))),
             trace: trace.then(|| Mutex::new(Vec::new())),
@@ -68,6 +77,24 @@ impl World {
             table: Mutex::default(),
             blocked: Mutex::new(Blocked::default()),
             blocked_changed: Condvar::new(),
+        }
+    }
+
+    /// A scheduling point (deterministic mode) at the start of a call
+    /// described by `call`; nothing otherwise.
+    #[inline]
+    pub(crate) fn point(&self, call: impl FnOnce() -> String) {
+        if let Some(sim) = &self.sim {
+            sim.point(call);
+        }
+    }
+
+    /// Runs `f` on a new thread: a participant in deterministic mode, a
+    /// detached thread otherwise. Fails only if no thread can be created.
+    pub(crate) fn spawn(&self, f: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+        match &self.sim {
+            Some(sim) => sim.add(f).map(drop),
+            None => crate::sync::spawn_detached("mqtwin-notify", f),
         }
     }
 
