@@ -353,3 +353,36 @@ fn the_fault_injection_example_prints_the_same_every_run() {
         assert_ne!(fault_injection::run(2025).unwrap().1, first.1);
     });
 }
+
+#[test]
+fn wait_blocked_in_a_participant_is_a_blocking_point() {
+    guard(|| {
+        let run = |seed| {
+            let ns = Twin::builder().deterministic(seed).trace().build();
+            let sim = ns.sim().unwrap();
+            let q = ns.open("/q", &opts(4)).unwrap();
+            let rx = q.try_clone().unwrap();
+            let got = sim.spawn(move || rx.receive(&mut [0; 64]).map(|m| m.priority));
+            let ns2 = ns.clone();
+            sim.spawn(move || {
+                ns2.wait_blocked(1); // the receiver is a waiter now...
+                q.send(b"x", 5).unwrap(); // ...so this is a hand-over
+            });
+            assert_eq!(got.join().unwrap(), Ok(5));
+            ns.trace_dump()
+        };
+        for seed in 0..5 {
+            assert_eq!(run(seed), run(seed));
+        }
+        // A count never reached is a deadlock, not a hang.
+        let ns = Twin::builder().deterministic(0).build();
+        let sim = ns.sim().unwrap();
+        let ns2 = ns.clone();
+        sim.spawn(move || ns2.wait_blocked(3));
+        let err = sim.run().unwrap_err();
+        assert_eq!(err.blocked(), [(0, "wait_blocked(3)".to_owned())]);
+        if let Some(f) = err.schedule_file() {
+            let _ = std::fs::remove_file(f);
+        }
+    });
+}

@@ -259,6 +259,11 @@ impl Twin {
     /// environment variable), with a message saying how many were blocked
     /// (and the last calls, when tracing): a test whose thread never blocks
     /// fails instead of hanging the suite.
+    ///
+    /// In a participant of a deterministic twin ([`Sim`]), this is a
+    /// blocking point: the other participants run until `n` callers are
+    /// blocked, and a count that can never be reached fails the run as a
+    /// deadlock (no real-time limit).
     pub fn wait_blocked(&self, n: usize) {
         self.world.wait_blocked(n, self.wait_limit)
     }

@@ -52,7 +52,7 @@ struct Blocked {
 pub(crate) struct World {
     table: Mutex<Table>,
     pub(crate) clock: Clock,
-    blocked: Mutex<Blocked>,
+    blocked: Arc<Mutex<Blocked>>,
     blocked_changed: Condvar,
     faults: Option<Mutex<Faults>>,
     trace: Option<Mutex<Vec<TraceEvent>>>,
@@ -75,7 +75,7 @@ impl World {
             trace: trace.then(|| Mutex::new(Vec::new())),
             next_pid: Mutex::new(100),
             table: Mutex::default(),
-            blocked: Mutex::new(Blocked::default()),
+            blocked: Arc::new(Mutex::new(Blocked::default())),
             blocked_changed: Condvar::new(),
         }
     }
@@ -342,6 +342,17 @@ impl World {
     /// As `wait_blocked`, giving up after `timeout` of real time (a timeout
     /// too large for the clock waits without limit).
     pub(crate) fn wait_blocked_timeout(&self, n: usize, timeout: Duration) -> bool {
+        if let Some(sim) = self.sim.as_ref().filter(|s| s.is_participant()) {
+            // A participant waits as a blocked participant: the others run
+            // until `n` are blocked, and a count never reached is a deadlock
+            // (the real-time limit does not apply).
+            sim.point(|| format!("wait_blocked({n})"));
+            while self.blocked_count() < n {
+                let b = Arc::clone(&self.blocked);
+                sim.block(Arc::new(move || b.lock().count >= n), None);
+            }
+            return true;
+        }
         let end = Instant::now().checked_add(timeout);
         let mut b = self.blocked.lock();
         b.watchers += 1;

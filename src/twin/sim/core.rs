@@ -117,6 +117,11 @@ impl SimCore {
             .map(|(_, id)| id)
     }
 
+    /// Whether the calling thread is a participant of this simulation.
+    pub(crate) fn is_participant(&self) -> bool {
+        self.me().is_some()
+    }
+
     pub(crate) fn seed(&self) -> u64 {
         self.state.lock().picker.seed
     }
