@@ -2,15 +2,15 @@
 //! run next, virtual time that jumps when everyone is blocked, deadlocks.
 //!
 //! Exactly one participant thread holds the token (`current`) at a time;
-//! every other one waits on `cv`. Every decision — who is runnable, who runs
+//! every other one waits on its own condition variable. Every decision — who is runnable, who runs
 //! next, when time jumps — is taken by the token holder, so it depends on
 //! the seed and on the calls made, never on OS timing.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
 use super::strategy::{Picker, Strategy};
 use crate::twin::clock::VirtualClock;
@@ -30,6 +30,8 @@ enum Status {
 }
 
 struct Part {
+    /// Notified when it gets the token.
+    cv: Arc<Condvar>,
     /// The twin call it is in (or made last).
     call: String,
     status: Status,
@@ -70,8 +72,18 @@ thread_local! {
 pub(crate) struct SimCore {
     clock: VirtualClock,
     state: Mutex<State>,
-    cv: Condvar,
+    /// Notified when a run ends (the driver waits on it).
+    ended_cv: Condvar,
+    /// A copy of `current` (`NOBODY` for `None`) that a participant waiting
+    /// for the token spins on for a moment before it sleeps: a hand-over to
+    /// a participant that just handed the token on costs no wake-up.
+    turn: AtomicUsize,
 }
+
+const NOBODY: usize = usize::MAX;
+
+/// How long a participant waiting for the token spins before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
 
 impl std::fmt::Debug for SimCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,7 +105,8 @@ impl SimCore {
     ) -> Self {
         SimCore {
             clock,
-            cv: Condvar::new(),
+            ended_cv: Condvar::new(),
+            turn: AtomicUsize::new(NOBODY),
             state: Mutex::new(State {
                 parts: Vec::new(),
                 current: None,
@@ -197,14 +210,38 @@ impl SimCore {
 
     /// Waits for the token; a torn-down run unwinds the participant.
     fn await_turn(&self, me: usize) {
+        self.spin_for(me);
         let mut st = self.state.lock();
+        let cv = Arc::clone(&st.parts[me].cv);
         while st.current != Some(me) {
-            st = self.cv.wait(st);
+            st = cv.wait(st);
         }
         if st.aborting {
             drop(st);
             resume_unwind(Box::new(Abort));
         }
+    }
+
+    /// Spins (without the lock) for at most [`SPIN`] until `me` has the token.
+    fn spin_for(&self, me: usize) {
+        if cfg!(mqtwin_loom) {
+            return;
+        }
+        let start = Instant::now();
+        while start.elapsed() < SPIN {
+            for _ in 0..64 {
+                if self.turn.load(Ordering::Acquire) == me {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    /// Sets the token holder.
+    fn set_current(&self, st: &mut State, who: Option<usize>) {
+        st.current = who;
+        self.turn.store(who.unwrap_or(NOBODY), Ordering::Release);
     }
 
     /// Registers a participant running `f`; it starts when the scheduler
@@ -216,6 +253,7 @@ impl SimCore {
         let id = {
             let mut st = self.state.lock();
             st.parts.push(Part {
+                cv: Arc::new(Condvar::new()),
                 call: "(not started)".into(),
                 status: Status::Runnable,
             });
@@ -295,8 +333,10 @@ impl SimCore {
                 .collect();
             if !runnable.is_empty() {
                 let pick = st.picker.pick(&runnable, running);
-                st.current = Some(pick);
-                self.cv.notify_all();
+                self.set_current(&mut st, Some(pick));
+                if running != Some(pick) {
+                    st.parts[pick].cv.notify_one();
+                }
                 return;
             }
             let blocked: Vec<(usize, String, Option<SystemTime>)> = (st.parts.iter().enumerate())
@@ -306,9 +346,9 @@ impl SimCore {
                 })
                 .collect();
             if blocked.is_empty() {
-                st.current = None;
+                self.set_current(&mut st, None);
                 st.ended = true;
-                self.cv.notify_all();
+                self.ended_cv.notify_all();
                 return;
             }
             // Everyone is blocked: time jumps to the next deadline.
@@ -332,13 +372,16 @@ impl SimCore {
             .iter()
             .position(|p| !matches!(p.status, Status::Done))
         {
-            Some(i) => st.current = Some(i),
+            Some(i) => {
+                self.set_current(&mut st, Some(i));
+                st.parts[i].cv.notify_one();
+            }
             None => {
-                st.current = None;
+                self.set_current(&mut st, None);
                 st.ended = true;
+                self.ended_cv.notify_all();
             }
         }
-        self.cv.notify_all();
     }
 
     /// Runs every participant to the end (see `Sim::run`); returns the
@@ -362,7 +405,7 @@ impl SimCore {
         self.pass(None);
         let mut st = self.state.lock();
         while !st.ended {
-            st = self.cv.wait(st);
+            st = self.ended_cv.wait(st);
         }
         st.running = false;
         (st.failure.clone(), true)
