@@ -386,3 +386,35 @@ fn wait_blocked_in_a_participant_is_a_blocking_point() {
         }
     });
 }
+
+#[test]
+fn a_participant_may_join_another() {
+    guard(|| {
+        let run = |seed| {
+            let ns = Twin::builder().deterministic(seed).trace().build();
+            let sim = ns.sim().unwrap();
+            let q = ns.open("/q", &opts(1)).unwrap();
+            let (tx, sim2) = (q.try_clone().unwrap(), sim.clone());
+            let outer = sim.spawn(move || {
+                let inner = sim2.spawn(move || {
+                    (0..3u8).for_each(|i| tx.send(&[i], 0).unwrap());
+                    "sent"
+                });
+                let mut got = Vec::new();
+                for _ in 0..3 {
+                    let mut buf = [0u8; 64];
+                    let m = q.receive(&mut buf).unwrap();
+                    got.push(buf[m.len - 1]);
+                }
+                (inner.join().unwrap(), got)
+            });
+            let r = outer.join().unwrap();
+            (r, ns.trace_dump())
+        };
+        for seed in 0..4 {
+            let a = run(seed);
+            assert_eq!(a.0, ("sent", vec![0, 1, 2]));
+            assert_eq!(a, run(seed));
+        }
+    });
+}

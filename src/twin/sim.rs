@@ -50,6 +50,9 @@ use super::world::World;
 ///   the twin freely, but not block in it (that panics: nothing could wake
 ///   it); during a run, a twin call from a thread that is not a participant
 ///   panics. `SIGEV_THREAD` notification callbacks run as participants.
+///   A participant may spawn and [`join`](JoinHandle::join) others.
+///   Participants of a simulation that is never run stay parked (their
+///   threads wait) until the process ends.
 /// - Determinism covers what goes through the twin. A participant that
 ///   blocks on anything else (a channel, a lock held by another
 ///   participant, `sleep`) stalls the run; reads of the real clock, other
@@ -85,14 +88,39 @@ impl<T> JoinHandle<T> {
         self.id
     }
 
-    /// Runs the simulation (if it is not finished) and returns the
-    /// participant's result.
+    /// From the test's thread: runs the simulation (if it is not finished)
+    /// and returns the participant's result. From another participant: a
+    /// blocking point, until this participant has finished.
     ///
     /// # Errors
     ///
     /// The run's [`SimError`] when the participant did not return: it
     /// panicked, another participant panicked first, or the run deadlocked.
+    /// (A participant joining one that fails is unwound with the run.)
+    ///
+    /// # Panics
+    ///
+    /// From the test's thread, while another thread runs the simulation.
     pub fn join(self) -> Result<T, SimError> {
+        let core = &self.sim.core;
+        if core.is_participant() {
+            let id = self.id;
+            core.point(|| format!("join(participant {id})"));
+            while !core.is_done(id) {
+                let c = Arc::clone(core);
+                core.block(Arc::new(move || c.is_done(id)), None);
+            }
+            return match self.value.lock().take() {
+                Some(v) => Ok(v),
+                None => Err(self.sim.error(
+                    Failure::Panicked {
+                        participant: id,
+                        message: "participant left without a result".into(),
+                    },
+                    false,
+                )),
+            };
+        }
         let failure = self.sim.run().err();
         let value = self.value.lock().take();
         match (value, failure) {
