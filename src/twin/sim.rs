@@ -373,8 +373,14 @@ pub fn seeds(default: impl IntoIterator<Item = u64>) -> Vec<u64> {
 }
 
 /// `MQTWIN_SEED`, parsed (decimal, or hex with `0x`).
+/// A value that does not parse is reported on stderr and ignored.
 pub(crate) fn env_seed() -> Option<u64> {
-    parse_seed(&std::env::var("MQTWIN_SEED").ok()?)
+    let v = std::env::var("MQTWIN_SEED").ok()?;
+    let seed = parse_seed(&v);
+    if seed.is_none() {
+        eprintln!("mqtwin: MQTWIN_SEED={v:?} ignored: not a u64 (decimal, or hex with 0x)");
+    }
+    seed
 }
 
 fn parse_seed(s: &str) -> Option<u64> {
