@@ -283,6 +283,16 @@ fn outsiders_may_not_block() {
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap();
     assert!(msg.contains("not a participant"), "{msg}");
+    // It panicked before joining the waiter list: the queue is intact (a
+    // left-over waiter would swallow this message).
+    assert_eq!(ns.blocked(), 0);
+    q.send(b"yz", 2).unwrap();
+    assert_eq!(q.receive(&mut [0; 64]).map(|m| m.len), Ok(2));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        q.wait_ready(Interest::Readable, None).map(drop)
+    }));
+    assert!(r.is_err());
+    assert_eq!(ns.blocked(), 0);
 }
 
 /// The planted bug: an echo server that drops a reply when the reply's send

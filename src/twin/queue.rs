@@ -566,6 +566,7 @@ impl QueueShared {
                 return Err(Error::TimedOut);
             }
             world.fault(FaultSite::Interrupt, false)?;
+            world.may_block();
             let waiter = Waiter::new(Slot::Sending(msg.into(), priority));
             enqueue(&mut st.send_waiters, Arc::clone(&waiter));
             return self
@@ -635,6 +636,7 @@ impl QueueShared {
             return Err(Error::TimedOut);
         }
         world.fault(FaultSite::Interrupt, false)?;
+        world.may_block();
         let waiter = Waiter::new(Slot::Receiving);
         enqueue(&mut st.recv_waiters, Arc::clone(&waiter));
         match self.wait(world, st, &waiter, deadline, |st| &mut st.recv_waiters)? {
@@ -741,6 +743,7 @@ impl QueueShared {
         if world.clock.expired(deadline) {
             return Err(Error::TimedOut);
         }
+        world.may_block();
         let waiter = Waiter::new(Slot::Polling);
         st.pollers.push(Arc::clone(&waiter));
         // Registered with the clock while holding the queue lock, and the

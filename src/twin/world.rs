@@ -89,6 +89,16 @@ impl World {
         }
     }
 
+    /// Called before a caller joins a waiter list: in deterministic mode,
+    /// a thread that is not a participant may not block (nothing could
+    /// wake it), and panics here, before it changed anything.
+    #[inline]
+    pub(crate) fn may_block(&self) {
+        if let Some(sim) = &self.sim {
+            sim.may_block();
+        }
+    }
+
     /// Runs `f` on a new thread: a participant in deterministic mode, a
     /// detached thread otherwise. Fails only if no thread can be created.
     pub(crate) fn spawn(&self, f: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {

@@ -182,6 +182,16 @@ impl SimCore {
         self.await_turn(me);
     }
 
+    /// Panics unless the caller is a participant (see [`block`](Self::block)).
+    pub(crate) fn may_block(&self) {
+        if self.me().is_none() {
+            panic!(
+                "mqtwin: a thread that is not a participant of this deterministic twin would \
+                 block in a twin call; only threads started with Sim::spawn may block"
+            );
+        }
+    }
+
     /// Blocks the calling participant until `check` holds (re-evaluated by
     /// whoever holds the token) or virtual time reaches `deadline`. The
     /// caller re-checks its own condition afterwards.
