@@ -3,8 +3,10 @@
 //! `ipc/mqueue.c` (direct handoff to a waiting receiver, a blocked sender's
 //! message moved in by a receive, notification on empty → non-empty).
 
+use std::any::Any;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -698,8 +700,20 @@ impl QueueShared {
                 let (w, clock) = (Arc::clone(waiter), world.clock.clone());
                 let check: Check = Arc::new(move || w.served() || clock.expired(deadline));
                 drop(st);
-                sim.block(check, deadline);
+                let r = catch_unwind(AssertUnwindSafe(|| sim.block(check, deadline)));
                 st = self.state.lock();
+                if let Err(unwinding) = r {
+                    // A failed run is torn down: leave the list (unless
+                    // served) so the queue stays consistent for the test.
+                    let list = list(&mut st);
+                    let before = list.len();
+                    list.retain(|w| !Arc::ptr_eq(w, waiter));
+                    if list.len() < before {
+                        world.unblocked(1);
+                    }
+                    drop(st);
+                    resume_unwind(unwinding);
+                }
                 continue;
             }
             if !spun {
@@ -758,14 +772,24 @@ impl QueueShared {
             })
         });
         world.blocked(1);
+        let mut unwinding = None;
         let result = loop {
             if world.clock.expired(deadline) {
                 break Err(Error::TimedOut);
             }
-            st = match &world.sim {
-                Some(sim) => self.block_polling(sim, world, st, &waiter, interest, deadline),
-                None => world.clock.sleep(&waiter.cv, st, deadline),
-            };
+            match &world.sim {
+                Some(sim) => {
+                    let (guard, unwind) =
+                        self.block_polling(sim, world, st, &waiter, interest, deadline);
+                    st = guard;
+                    if unwind.is_some() {
+                        // A failed run is torn down: leave as below first.
+                        unwinding = unwind;
+                        break Err(Error::Interrupted);
+                    }
+                }
+                None => st = world.clock.sleep(&waiter.cv, st, deadline),
+            }
             let now = st.readiness(self.meta.capacity);
             if interest.is_met(now) {
                 break Ok(mask(now));
@@ -776,12 +800,17 @@ impl QueueShared {
         };
         st.pollers.retain(|w| !Arc::ptr_eq(w, &waiter));
         world.unblocked(1);
+        if let Some(payload) = unwinding {
+            drop(st);
+            resume_unwind(payload);
+        }
         result
     }
 
     /// Deterministic mode's sleep of `wait_ready`: runnable again once the
     /// queue meets `interest`, the caller is interrupted or the deadline
-    /// passes (the caller re-checks all three).
+    /// passes (the caller re-checks all three). Returns the lock again, and
+    /// the unwind payload when a failed run is being torn down.
     fn block_polling<'a>(
         self: &'a Arc<Self>,
         sim: &SimCore,
@@ -790,7 +819,7 @@ impl QueueShared {
         waiter: &Arc<Waiter>,
         interest: Interest,
         deadline: Option<SystemTime>,
-    ) -> MutexGuard<'a, QueueState> {
+    ) -> (MutexGuard<'a, QueueState>, Option<Box<dyn Any + Send>>) {
         let (q, w, clock) = (Arc::clone(self), Arc::clone(waiter), world.clock.clone());
         let check: Check = Arc::new(move || {
             interest.is_met(q.readiness())
@@ -798,8 +827,8 @@ impl QueueShared {
                 || clock.expired(deadline)
         });
         drop(st);
-        sim.block(check, deadline);
-        self.state.lock()
+        let r = catch_unwind(AssertUnwindSafe(|| sim.block(check, deadline)));
+        (self.state.lock(), r.err())
     }
 
     /// A signal with a handler reaches `thread`, if it is blocked on this
