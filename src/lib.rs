@@ -102,6 +102,33 @@
 //! # Ok::<(), Error>(())
 //! ```
 //!
+//! # Deterministic simulation
+//!
+//! [`twin::TwinBuilder::deterministic`] goes further: threads started with
+//! [`twin::Sim::spawn`] run one at a time, in an order drawn from a seed at
+//! every twin call and blocking point; virtual time jumps when all of them
+//! are blocked, and a deadlock fails the run instead of hanging it. The same
+//! seed gives the same run, bit for bit; a failing run prints its seed and
+//! how to replay it (`MQTWIN_SEED`, `MQTWIN_SCHEDULE`).
+//!
+//! ```
+//! use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
+//!
+//! let trace = |seed| {
+//!     let ns = Twin::builder().deterministic(seed).trace().build();
+//!     let sim = ns.sim().unwrap();
+//!     let q = ns.open("/q", &OpenOptions::read_write().create().capacity(1)).unwrap();
+//!     for i in 0..3u8 {
+//!         let q = q.try_clone().unwrap();
+//!         sim.spawn(move || q.send(&[i], 0).unwrap());
+//!     }
+//!     sim.spawn(move || (0..3).for_each(|_| drop(q.receive(&mut [0; 8192]).unwrap())));
+//!     sim.run().unwrap();
+//!     ns.trace_dump()
+//! };
+//! assert_eq!(trace(3), trace(3));
+//! ```
+//!
 //! # Portability
 //!
 //! | OS | [`twin`] | [`posix`] |

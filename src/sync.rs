@@ -29,7 +29,7 @@ use std::sync as imp;
 #[cfg(mqtwin_loom)]
 use loom::sync as imp;
 
-pub(crate) use imp::atomic::{AtomicBool, Ordering};
+pub(crate) use imp::atomic::{AtomicBool, AtomicUsize, Ordering};
 pub(crate) use imp::MutexGuard;
 pub(crate) use std::sync::Arc;
 

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::clock::{Clock, VirtualClock};
 use super::fault::FaultPlan;
 use super::identity::Credentials;
+use super::sim::{Schedule, SimCore, Strategy};
 use super::Twin;
 
 /// Builds a [`Twin`]; start with [`Twin::builder`].
@@ -15,6 +16,9 @@ pub struct TwinBuilder {
     faults: Option<FaultPlan>,
     trace: bool,
     wait_limit: Option<Duration>,
+    /// Deterministic mode: the seed and the strategy.
+    deterministic: Option<(u64, Strategy)>,
+    replay: Option<Schedule>,
 }
 
 /// `wait_blocked`'s limit when neither the builder nor the environment sets one.
@@ -71,11 +75,82 @@ impl TwinBuilder {
         self
     }
 
+    /// Deterministic simulation (see [`Sim`](super::Sim)): participants
+    /// started with [`Sim::spawn`](super::Sim::spawn) run one at a time, in
+    /// an order drawn from `seed` at every twin call and blocking point; time
+    /// is virtual (as [`virtual_time`](Self::virtual_time), unless a start
+    /// was set) and jumps to the next deadline when every participant is
+    /// blocked. The `MQTWIN_SEED` environment variable, when set, replaces
+    /// `seed` (to replay a failing run).
+    ///
+    /// ```
+    /// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
+    /// let ns = Twin::builder().deterministic(1).build();
+    /// let q = ns.open("/q", &OpenOptions::read_write().create())?;
+    /// let sim = ns.sim().expect("deterministic");
+    /// let rx = q.try_clone()?;
+    /// let got = sim.spawn(move || rx.receive(&mut [0; 8192]).map(|m| m.priority));
+    /// sim.spawn(move || q.send(b"x", 4));
+    /// assert_eq!(got.join().unwrap(), Ok(4));
+    /// # Ok::<(), mqtwin::Error>(())
+    /// ```
+    pub fn deterministic(mut self, seed: u64) -> Self {
+        let strategy = self.deterministic.map_or(Strategy::Random, |d| d.1);
+        self.deterministic = Some((seed, strategy));
+        self
+    }
+
+    /// The scheduling strategy of a deterministic twin (default
+    /// [`Strategy::Random`]); implies [`deterministic`](Self::deterministic)
+    /// with seed 0 if no seed was given.
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        let seed = self.deterministic.map_or(0, |d| d.0);
+        self.deterministic = Some((seed, strategy));
+        self
+    }
+
+    /// Replays `schedule` (saved by [`Sim::save_schedule`](super::Sim::save_schedule)
+    /// or written when a run failed): its seed, strategy and decisions.
+    /// Implies [`deterministic`](Self::deterministic). The
+    /// `MQTWIN_SCHEDULE` environment variable (a file path), when set,
+    /// replaces it.
+    pub fn replay(mut self, schedule: Schedule) -> Self {
+        self.replay = Some(schedule);
+        self
+    }
+
     /// The twin: a fresh namespace with the Linux default limits.
     pub fn build(self) -> Twin {
-        let clock = match self.start {
+        let replay = match std::env::var_os("MQTWIN_SCHEDULE") {
+            Some(path) => match Schedule::load(&path) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("mqtwin: MQTWIN_SCHEDULE={path:?} ignored: {e}");
+                    self.replay.clone()
+                }
+            },
+            None => self.replay.clone(),
+        };
+        let deterministic = match (&replay, self.deterministic) {
+            (Some(s), _) => Some((s.seed, s.strategy)),
+            (None, Some((seed, strategy))) => {
+                Some((super::sim::env_seed().unwrap_or(seed), strategy))
+            }
+            (None, None) => None,
+        };
+        let start = match (self.start, deterministic) {
+            (None, Some(_)) => Some(UNIX_EPOCH + Duration::from_secs(1_000_000_000)),
+            (start, _) => start,
+        };
+        let clock = match start {
             Some(start) => Clock::Virtual(VirtualClock::new(start)),
             None => Clock::Real,
+        };
+        let sim = match (&clock, deterministic) {
+            (Clock::Virtual(v), Some((seed, strategy))) => Some(crate::sync::Arc::new(
+                SimCore::new(v.clone(), seed, strategy, replay.map(|s| s.decisions)),
+            )),
+            _ => None,
         };
         let wait_limit = self.wait_limit.unwrap_or_else(|| {
             std::env::var("MQTWIN_WAIT_BLOCKED_SECS")
@@ -83,6 +158,13 @@ impl TwinBuilder {
                 .and_then(|v| v.trim().parse().ok())
                 .map_or(DEFAULT_WAIT_LIMIT, Duration::from_secs)
         });
-        Twin::from_parts(clock, self.faults, self.trace, self.credentials, wait_limit)
+        Twin::from_parts(
+            clock,
+            self.faults,
+            self.trace,
+            self.credentials,
+            wait_limit,
+            sim,
+        )
     }
 }

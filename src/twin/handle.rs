@@ -84,6 +84,7 @@ impl Queue {
     ///
     /// Never fails on the twin; the signature matches the kernel backend.
     pub fn try_clone(&self) -> Result<Queue, Error> {
+        self.point("try_clone");
         Ok(Queue {
             desc: Arc::clone(&self.desc),
         })
@@ -130,6 +131,13 @@ impl Queue {
             .map(|r| r.owner.pid)
     }
 
+    /// A scheduling point (deterministic mode) before `call` on this queue.
+    #[inline]
+    fn point(&self, call: &str) {
+        let d = &*self.desc;
+        d.world.point(|| format!("{call}({:?})", d.name));
+    }
+
     /// When tracing, the time a call starts (its trace shows the deadline
     /// relative to it); `None` otherwise, so untraced calls never read the clock.
     fn started(&self) -> Option<SystemTime> {
@@ -155,6 +163,7 @@ impl Queue {
         priority: u32,
         deadline: Option<SystemTime>,
     ) -> Result<(), Error> {
+        self.point("send");
         deadline::validate(deadline)?;
         deadline::check_priority(priority)?;
         let d = &*self.desc;
@@ -179,6 +188,7 @@ impl Queue {
         buf: &mut [u8],
         deadline: Option<SystemTime>,
     ) -> Result<Received, Error> {
+        self.point("receive");
         deadline::validate(deadline)?;
         let d = &*self.desc;
         if !d.access.can_read() {
@@ -258,6 +268,7 @@ impl MessageQueue for Queue {
     }
 
     fn attributes(&self) -> Result<Attributes, Error> {
+        self.point("attributes");
         let d = &*self.desc;
         Ok(Attributes {
             capacity: d.queue.meta.capacity,
@@ -268,6 +279,7 @@ impl MessageQueue for Queue {
     }
 
     fn set_nonblocking(&self, nonblocking: bool) -> Result<bool, Error> {
+        self.point("set_nonblocking");
         let old = self.desc.nonblocking.swap(nonblocking, Ordering::SeqCst);
         self.traced(
             || format!("set_nonblocking({:?}, {nonblocking})", self.desc.name),
@@ -280,6 +292,7 @@ impl MessageQueue for Queue {
     }
 
     fn notify(&self, how: Notify) -> Result<(), Error> {
+        self.point("notify");
         let shown = format!("{how:?}");
         let d = &*self.desc;
         let r = how.validate().and_then(|()| {
@@ -292,11 +305,13 @@ impl MessageQueue for Queue {
     }
 
     fn cancel_notify(&self) -> Result<(), Error> {
+        self.point("cancel_notify");
         self.desc.queue.deregister_notify(&self.desc.process);
         self.traced(|| format!("cancel_notify({:?})", self.desc.name), Ok(()))
     }
 
     fn readiness(&self) -> Result<Readiness, Error> {
+        self.point("readiness");
         Ok(self.desc.queue.readiness())
     }
 
@@ -305,6 +320,7 @@ impl MessageQueue for Queue {
         interest: Interest,
         deadline: Option<SystemTime>,
     ) -> Result<Readiness, Error> {
+        self.point("wait_ready");
         let started = self.started();
         let d = &*self.desc;
         let r = deadline::check(deadline)

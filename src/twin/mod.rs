@@ -34,6 +34,7 @@ mod identity;
 mod process;
 mod queue;
 mod sched;
+mod sim;
 mod trace;
 mod world;
 
@@ -53,6 +54,7 @@ pub use fault::{FaultPlan, FaultSite};
 pub use handle::Queue;
 pub use identity::{Capabilities, Credentials};
 pub use sched::{set_thread_nice, thread_nice, NICE_MAX, NICE_MIN};
+pub use sim::{seeds, JoinHandle, Schedule, Sim, SimError, Strategy};
 pub use trace::TraceEvent;
 
 use clock::Clock;
@@ -114,8 +116,9 @@ impl Twin {
         trace: bool,
         credentials: Credentials,
         wait_limit: std::time::Duration,
+        sim: Option<Arc<sim::SimCore>>,
     ) -> Self {
-        let world = Arc::new(World::new(clock, faults, trace));
+        let world = Arc::new(World::new(clock, faults, trace, sim));
         let process = Arc::new(Process::new(world.next_pid(), credentials));
         Twin {
             world,
@@ -131,6 +134,13 @@ impl Twin {
             world: Arc::clone(&self.world),
             wait_limit: self.wait_limit,
         }
+    }
+
+    /// The scheduler of a deterministic twin (built with
+    /// [`TwinBuilder::deterministic`]); `None` for a free-running twin.
+    pub fn sim(&self) -> Option<Sim> {
+        let core = self.world.sim.as_ref()?;
+        Some(Sim::new(Arc::clone(&self.world), Arc::clone(core)))
     }
 
     /// The caller's credentials.
@@ -201,6 +211,7 @@ impl Twin {
     /// `EINVAL` (as [`Error::Os`]) for values the kernel refuses; see
     /// [`Limits::validate`].
     pub fn set_limits(&self, limits: Limits) -> Result<(), Error> {
+        self.world.point(|| "set_limits".into());
         self.world.set_limits(limits)
     }
 
@@ -248,6 +259,11 @@ impl Twin {
     /// environment variable), with a message saying how many were blocked
     /// (and the last calls, when tracing): a test whose thread never blocks
     /// fails instead of hanging the suite.
+    ///
+    /// In a participant of a deterministic twin ([`Sim`]), this is a
+    /// blocking point: the other participants run until `n` callers are
+    /// blocked, and a count that can never be reached fails the run as a
+    /// deadlock (no real-time limit).
     pub fn wait_blocked(&self, n: usize) {
         self.world.wait_blocked(n, self.wait_limit)
     }
@@ -291,6 +307,7 @@ impl Twin {
     /// # Ok::<(), mqtwin::Error>(())
     /// ```
     pub fn interrupt(&self, thread: std::thread::ThreadId, restart: bool) -> bool {
+        self.world.point(|| format!("interrupt({thread:?})"));
         let r = self.world.interrupt(thread, restart);
         if self.world.tracing() {
             self.world.record(
@@ -331,6 +348,7 @@ impl Namespace for Twin {
     type Queue = Queue;
 
     fn open(&self, name: &str, options: &OpenOptions) -> Result<Queue, Error> {
+        self.world.point(|| format!("open({name:?})"));
         let r = name::validate(name).and_then(|comp| {
             let queue = self
                 .world
@@ -356,6 +374,7 @@ impl Namespace for Twin {
     }
 
     fn unlink(&self, name: &str) -> Result<(), Error> {
+        self.world.point(|| format!("unlink({name:?})"));
         let r = name::validate(name)
             .and_then(|comp| self.world.unlink(comp, name, &self.process.credentials));
         if self.world.tracing() {

@@ -3,8 +3,10 @@
 //! `ipc/mqueue.c` (direct handoff to a waiting receiver, a blocked sender's
 //! message moved in by a receive, notification on empty → non-empty).
 
+use std::any::Any;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,6 +19,7 @@ use crate::sync::{Arc, AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 use super::clock::{Clock, Sleeper};
 use super::fault::FaultSite;
 use super::process::Process;
+use super::sim::{Check, SimCore};
 use super::world::World;
 
 /// The fixed facts of a queue, set at creation.
@@ -390,6 +393,14 @@ impl Waiter {
         (old, self.sleeping.load(Ordering::Relaxed))
     }
 
+    /// Whether it was served (or interrupted): its call can return.
+    fn served(&self) -> bool {
+        matches!(
+            *self.slot.lock(),
+            Slot::Sent | Slot::Delivered(..) | Slot::Interrupted
+        )
+    }
+
     /// Wakes a served waiter that [`serve`](Self::serve) found asleep. Safe
     /// after the queue lock is released: the waiter sleeps until notified
     /// (or wakes spuriously, sees its slot filled and leaves).
@@ -557,6 +568,7 @@ impl QueueShared {
                 return Err(Error::TimedOut);
             }
             world.fault(FaultSite::Interrupt, false)?;
+            world.may_block();
             let waiter = Waiter::new(Slot::Sending(msg.into(), priority));
             enqueue(&mut st.send_waiters, Arc::clone(&waiter));
             return self
@@ -585,7 +597,7 @@ impl QueueShared {
         // be started) may use handles to this very queue.
         drop(st);
         if let Some(reg) = fired {
-            fire(reg, sender);
+            fire(world, reg, sender);
         }
         Ok(())
     }
@@ -626,6 +638,7 @@ impl QueueShared {
             return Err(Error::TimedOut);
         }
         world.fault(FaultSite::Interrupt, false)?;
+        world.may_block();
         let waiter = Waiter::new(Slot::Receiving);
         enqueue(&mut st.recv_waiters, Arc::clone(&waiter));
         match self.wait(world, st, &waiter, deadline, |st| &mut st.recv_waiters)? {
@@ -681,6 +694,28 @@ impl QueueShared {
                 world.unblocked(1);
                 return Err(Error::TimedOut);
             }
+            if let Some(sim) = &world.sim {
+                // Deterministic: no spinning, no OS sleep; the token holder
+                // decides when this waiter can go on.
+                let (w, clock) = (Arc::clone(waiter), world.clock.clone());
+                let check: Check = Arc::new(move || w.served() || clock.expired(deadline));
+                drop(st);
+                let r = catch_unwind(AssertUnwindSafe(|| sim.block(check, deadline)));
+                st = self.state.lock();
+                if let Err(unwinding) = r {
+                    // A failed run is torn down: leave the list (unless
+                    // served) so the queue stays consistent for the test.
+                    let list = list(&mut st);
+                    let before = list.len();
+                    list.retain(|w| !Arc::ptr_eq(w, waiter));
+                    if list.len() < before {
+                        world.unblocked(1);
+                    }
+                    drop(st);
+                    resume_unwind(unwinding);
+                }
+                continue;
+            }
             if !spun {
                 spun = true;
                 // On the real clock, never spin past the deadline (virtual
@@ -722,6 +757,7 @@ impl QueueShared {
         if world.clock.expired(deadline) {
             return Err(Error::TimedOut);
         }
+        world.may_block();
         let waiter = Waiter::new(Slot::Polling);
         st.pollers.push(Arc::clone(&waiter));
         // Registered with the clock while holding the queue lock, and the
@@ -736,11 +772,24 @@ impl QueueShared {
             })
         });
         world.blocked(1);
+        let mut unwinding = None;
         let result = loop {
             if world.clock.expired(deadline) {
                 break Err(Error::TimedOut);
             }
-            st = world.clock.sleep(&waiter.cv, st, deadline);
+            match &world.sim {
+                Some(sim) => {
+                    let (guard, unwind) =
+                        self.block_polling(sim, world, st, &waiter, interest, deadline);
+                    st = guard;
+                    if unwind.is_some() {
+                        // A failed run is torn down: leave as below first.
+                        unwinding = unwind;
+                        break Err(Error::Interrupted);
+                    }
+                }
+                None => st = world.clock.sleep(&waiter.cv, st, deadline),
+            }
             let now = st.readiness(self.meta.capacity);
             if interest.is_met(now) {
                 break Ok(mask(now));
@@ -751,7 +800,35 @@ impl QueueShared {
         };
         st.pollers.retain(|w| !Arc::ptr_eq(w, &waiter));
         world.unblocked(1);
+        if let Some(payload) = unwinding {
+            drop(st);
+            resume_unwind(payload);
+        }
         result
+    }
+
+    /// Deterministic mode's sleep of `wait_ready`: runnable again once the
+    /// queue meets `interest`, the caller is interrupted or the deadline
+    /// passes (the caller re-checks all three). Returns the lock again, and
+    /// the unwind payload when a failed run is being torn down.
+    fn block_polling<'a>(
+        self: &'a Arc<Self>,
+        sim: &SimCore,
+        world: &World,
+        st: MutexGuard<'a, QueueState>,
+        waiter: &Arc<Waiter>,
+        interest: Interest,
+        deadline: Option<SystemTime>,
+    ) -> (MutexGuard<'a, QueueState>, Option<Box<dyn Any + Send>>) {
+        let (q, w, clock) = (Arc::clone(self), Arc::clone(waiter), world.clock.clone());
+        let check: Check = Arc::new(move || {
+            interest.is_met(q.readiness())
+                || matches!(*w.slot.lock(), Slot::Interrupted)
+                || clock.expired(deadline)
+        });
+        drop(st);
+        let r = catch_unwind(AssertUnwindSafe(|| sim.block(check, deadline)));
+        (self.state.lock(), r.err())
     }
 
     /// A signal with a handler reaches `thread`, if it is blocked on this
@@ -839,7 +916,7 @@ impl QueueShared {
 
 /// Delivers a notification (`__do_notify`); the registration is consumed
 /// whatever its form.
-fn fire(reg: Registration, sender: &Process) {
+fn fire(world: &World, reg: Registration, sender: &Process) {
     match reg.how {
         Notify::None | Notify::Signal { signal: 0, .. } => {}
         Notify::Signal { signal, value } => reg.owner.deliver(SignalInfo {
@@ -850,9 +927,10 @@ fn fire(reg: Registration, sender: &Process) {
             uid: sender.credentials.uid,
         }),
         Notify::Thread(callback) => {
-            // As glibc's SIGEV_THREAD: the callback runs on a new thread. If
-            // no thread can be created the notification is lost, as in C.
-            let _ = crate::sync::spawn_detached("mqtwin-notify", callback);
+            // As glibc's SIGEV_THREAD: the callback runs on a new thread (a
+            // participant, in deterministic mode). If no thread can be
+            // created the notification is lost, as in C.
+            let _ = world.spawn(callback);
         }
     }
 }

@@ -14,6 +14,7 @@ use super::clock::Clock;
 use super::fault::{FaultPlan, FaultSite, Faults};
 use super::identity::Credentials;
 use super::queue::{QueueMeta, QueueShared};
+use super::sim::SimCore;
 use super::trace::TraceEvent;
 
 /// A queue that exists, with its lifetime bookkeeping.
@@ -51,23 +52,59 @@ struct Blocked {
 pub(crate) struct World {
     table: Mutex<Table>,
     pub(crate) clock: Clock,
-    blocked: Mutex<Blocked>,
+    blocked: Arc<Mutex<Blocked>>,
     blocked_changed: Condvar,
     faults: Option<Mutex<Faults>>,
     trace: Option<Mutex<Vec<TraceEvent>>>,
     next_pid: Mutex<u32>,
+    /// The scheduler, in deterministic mode.
+    pub(crate) sim: Option<Arc<SimCore>>,
 }
 
 impl World {
-    pub(crate) fn new(clock: Clock, faults: Option<FaultPlan>, trace: bool) -> Self {
+    pub(crate) fn new(
+        clock: Clock,
+        faults: Option<FaultPlan>,
+        trace: bool,
+        sim: Option<Arc<SimCore>>,
+    ) -> Self {
         World {
+            sim,
             clock,
             faults: faults.map(|p| Mutex::new(Faults::new(p))),
             trace: trace.then(|| Mutex::new(Vec::new())),
             next_pid: Mutex::new(100),
             table: Mutex::default(),
-            blocked: Mutex::new(Blocked::default()),
+            blocked: Arc::new(Mutex::new(Blocked::default())),
             blocked_changed: Condvar::new(),
+        }
+    }
+
+    /// A scheduling point (deterministic mode) at the start of a call
+    /// described by `call`; nothing otherwise.
+    #[inline]
+    pub(crate) fn point(&self, call: impl FnOnce() -> String) {
+        if let Some(sim) = &self.sim {
+            sim.point(call);
+        }
+    }
+
+    /// Called before a caller joins a waiter list: in deterministic mode,
+    /// a thread that is not a participant may not block (nothing could
+    /// wake it), and panics here, before it changed anything.
+    #[inline]
+    pub(crate) fn may_block(&self) {
+        if let Some(sim) = &self.sim {
+            sim.may_block();
+        }
+    }
+
+    /// Runs `f` on a new thread: a participant in deterministic mode, a
+    /// detached thread otherwise. Fails only if no thread can be created.
+    pub(crate) fn spawn(&self, f: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+        match &self.sim {
+            Some(sim) => sim.add(f).map(drop),
+            None => crate::sync::spawn_detached("mqtwin-notify", f),
         }
     }
 
@@ -320,6 +357,17 @@ impl World {
     /// As `wait_blocked`, giving up after `timeout` of real time (a timeout
     /// too large for the clock waits without limit).
     pub(crate) fn wait_blocked_timeout(&self, n: usize, timeout: Duration) -> bool {
+        if let Some(sim) = self.sim.as_ref().filter(|s| s.is_participant()) {
+            // A participant waits as a blocked participant: the others run
+            // until `n` are blocked, and a count never reached is a deadlock
+            // (the real-time limit does not apply).
+            sim.point(|| format!("wait_blocked({n})"));
+            while self.blocked_count() < n {
+                let b = Arc::clone(&self.blocked);
+                sim.block(Arc::new(move || b.lock().count >= n), None);
+            }
+            return true;
+        }
         let end = Instant::now().checked_add(timeout);
         let mut b = self.blocked.lock();
         b.watchers += 1;

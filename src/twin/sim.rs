@@ -1,0 +1,402 @@
+//! Deterministic simulation: [`Sim`], its participants and its failures.
+
+mod core;
+mod strategy;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+
+use crate::sync::{Arc, Mutex};
+
+use self::core::Failure;
+pub(crate) use self::core::{Check, SimCore};
+pub use strategy::{Schedule, Strategy};
+
+use super::world::World;
+
+/// The scheduler of a deterministic twin: a twin that owns the schedule as
+/// well as time. Get it with [`Twin::sim`](super::Twin::sim); clones share the run.
+///
+/// A twin built with [`TwinBuilder::deterministic`](super::TwinBuilder::deterministic)
+/// runs its *participants* — threads started with [`Sim::spawn`] — one at a
+/// time. Every twin call and every blocking point is a scheduling point
+/// where a seeded scheduler picks who runs next; when every participant is
+/// blocked, virtual time jumps to the next deadline; when every participant
+/// is blocked with no deadline pending, the run fails with a deadlock report
+/// instead of hanging. The same seed and the same participants give the same
+/// run, trace and result, bit for bit.
+///
+/// ```
+/// use std::time::Duration;
+/// use mqtwin::{Error, MessageQueue, Namespace, OpenOptions, twin::Twin};
+///
+/// let ns = Twin::builder().deterministic(7).trace().build();
+/// let sim = ns.sim().expect("deterministic");
+/// let q = ns.open("/q", &OpenOptions::read_write().create())?;
+/// let rx = q.try_clone()?;
+/// let late = sim.spawn(move || rx.receive_timeout(&mut [0; 8192], Duration::from_secs(3600)));
+/// let tx = sim.spawn(move || q.send(b"hi", 1));
+/// assert_eq!(tx.join().unwrap(), Ok(()));
+/// assert_eq!(late.join().unwrap().map(|m| m.len), Ok(2)); // no real hour passes either way
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// Rules (details in the semantics guide, "Deterministic simulation"):
+///
+/// - Participants run during [`run`](Sim::run) or a
+///   [`join`](JoinHandle::join), called from a thread that is not a
+///   participant (the test's). Before and after a run that thread may use
+///   the twin freely, but not block in it (that panics: nothing could wake
+///   it); during a run, a twin call from a thread that is not a participant
+///   panics. `SIGEV_THREAD` notification callbacks run as participants.
+///   A participant may spawn and [`join`](JoinHandle::join) others.
+///   Participants of a simulation that is never run stay parked (their
+///   threads wait) until the process ends.
+/// - Determinism covers what goes through the twin. A participant that
+///   blocks on anything else (a channel, a lock held by another
+///   participant, `sleep`) stalls the run; reads of the real clock, other
+///   threads and I/O outside the twin are not replayed.
+/// - A failed run (a participant panicked, or a deadlock) prints the seed,
+///   a replay recipe (`MQTWIN_SEED=…` or `MQTWIN_SCHEDULE=…`) and the last
+///   calls when tracing; the other participants are unwound one by one.
+#[derive(Clone)]
+pub struct Sim {
+    world: Arc<World>,
+    core: Arc<SimCore>,
+}
+
+impl fmt::Debug for Sim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.core, f)
+    }
+}
+
+/// A participant's handle; [`join`](JoinHandle::join) runs the simulation
+/// until it finishes and returns what it returned.
+#[derive(Debug)]
+pub struct JoinHandle<T> {
+    sim: Sim,
+    id: usize,
+    value: Arc<Mutex<Option<T>>>,
+    _not_sync: PhantomData<fn() -> T>,
+}
+
+impl<T> JoinHandle<T> {
+    /// The participant's number (its index in a [`Schedule`]).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// From the test's thread: runs the simulation (if it is not finished)
+    /// and returns the participant's result. From another participant: a
+    /// blocking point, until this participant has finished.
+    ///
+    /// # Errors
+    ///
+    /// The run's [`SimError`] when the participant did not return: it
+    /// panicked, another participant panicked first, or the run deadlocked.
+    /// (A participant joining one that fails is unwound with the run.)
+    ///
+    /// # Panics
+    ///
+    /// From the test's thread, while another thread runs the simulation.
+    pub fn join(self) -> Result<T, SimError> {
+        let core = &self.sim.core;
+        if core.is_participant() {
+            let id = self.id;
+            core.point(|| format!("join(participant {id})"));
+            while !core.is_done(id) {
+                let c = Arc::clone(core);
+                core.block(Arc::new(move || c.is_done(id)), None);
+            }
+            return match self.value.lock().take() {
+                Some(v) => Ok(v),
+                None => Err(self.sim.error(
+                    Failure::Panicked {
+                        participant: id,
+                        message: "participant left without a result".into(),
+                    },
+                    false,
+                )),
+            };
+        }
+        let failure = self.sim.run().err();
+        let value = self.value.lock().take();
+        match (value, failure) {
+            (Some(v), _) => Ok(v),
+            (None, Some(e)) => Err(e),
+            // Done without a value and without a failure cannot happen; say so.
+            (None, None) => Err(self.sim.error(
+                Failure::Panicked {
+                    participant: self.id,
+                    message: "participant left without a result".into(),
+                },
+                true,
+            )),
+        }
+    }
+
+    /// Whether the participant has finished.
+    pub fn is_finished(&self) -> bool {
+        self.sim.core.is_done(self.id)
+    }
+}
+
+impl Sim {
+    pub(crate) fn new(world: Arc<World>, core: Arc<SimCore>) -> Self {
+        Sim { world, core }
+    }
+
+    /// Starts a participant running `f`. It runs when the scheduler picks
+    /// it, during [`run`](Sim::run) (or a [`join`](JoinHandle::join)); a
+    /// participant may spawn others (a scheduling point).
+    ///
+    /// # Panics
+    ///
+    /// When the OS cannot create a thread (as `std::thread::spawn`), or when
+    /// called by a thread that is not a participant while a run is in
+    /// progress.
+    pub fn spawn<T, F>(&self, f: F) -> JoinHandle<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let value = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&value);
+        let id = self
+            .core
+            .add(Box::new(move || {
+                let v = f();
+                *slot.lock() = Some(v);
+            }))
+            .expect("mqtwin: failed to spawn a participant thread");
+        self.core.point(|| format!("spawn(participant {id})"));
+        JoinHandle {
+            sim: self.clone(),
+            id,
+            value,
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// Runs every participant until all have finished (participants spawned
+    /// later are run by the next `run`).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError`] when a participant panicked or the participants
+    /// deadlocked; the message (also printed to stderr) has the seed, a
+    /// replay recipe and the last calls. A failed simulation stays failed.
+    ///
+    /// # Panics
+    ///
+    /// When called from a participant, or while another thread runs it.
+    pub fn run(&self) -> Result<(), SimError> {
+        match self.core.run() {
+            (None, _) => Ok(()),
+            (Some(f), fresh) => Err(self.error(f, fresh)),
+        }
+    }
+
+    /// The seed in use (`MQTWIN_SEED` overrides the builder's).
+    pub fn seed(&self) -> u64 {
+        self.core.seed()
+    }
+
+    /// The scheduling decisions made so far.
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            seed: self.core.seed(),
+            strategy: self.core.strategy(),
+            decisions: self.core.decisions(),
+        }
+    }
+
+    /// Writes [`schedule`](Sim::schedule) to `path`, for
+    /// [`TwinBuilder::replay`](super::TwinBuilder::replay) or `MQTWIN_SCHEDULE`.
+    ///
+    /// # Errors
+    ///
+    /// Any I/O error from writing the file.
+    pub fn save_schedule(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        self.schedule().save(path)
+    }
+
+    /// Whether a replayed schedule named a participant that was not
+    /// runnable (the code or its input changed): the scheduler then fell back
+    /// to its strategy.
+    pub fn replay_diverged(&self) -> bool {
+        self.core.diverged()
+    }
+
+    /// The error for `failure`; the run that failed (`fresh`) also writes
+    /// its schedule to the temporary directory and prints the error.
+    fn error(&self, failure: Failure, fresh: bool) -> SimError {
+        let schedule = self.schedule();
+        let path = std::env::temp_dir().join(format!(
+            "mqtwin-schedule-{}-{}-{}.txt",
+            schedule.seed,
+            std::process::id(),
+            schedule.decisions.len()
+        ));
+        let saved = if fresh {
+            schedule.save(&path).ok().map(|()| path)
+        } else {
+            path.exists().then_some(path)
+        };
+        let trace = self.world.trace();
+        let tail = trace.len().saturating_sub(20);
+        let e = SimError {
+            seed: schedule.seed,
+            failure,
+            schedule: saved,
+            test: std::thread::current().name().map(str::to_owned),
+            last_calls: trace[tail..].iter().map(|e| e.to_string()).collect(),
+        };
+        if fresh {
+            eprintln!("{e}");
+        }
+        e
+    }
+}
+
+/// A failed deterministic run: a participant panicked, or every participant
+/// was blocked with no deadline pending (a deadlock). Its `Display` gives
+/// the seed, a one-line replay recipe and the last calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimError {
+    seed: u64,
+    failure: Failure,
+    schedule: Option<PathBuf>,
+    test: Option<String>,
+    last_calls: Vec<String>,
+}
+
+impl SimError {
+    /// The seed of the failed run.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Whether the run deadlocked (rather than a participant panicking).
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self.failure, Failure::Deadlock(_))
+    }
+
+    /// The blocked participants and the calls they were blocked in, for a
+    /// deadlock (empty otherwise).
+    pub fn blocked(&self) -> Vec<(usize, String)> {
+        match &self.failure {
+            Failure::Deadlock(b) => b.clone(),
+            Failure::Panicked { .. } => Vec::new(),
+        }
+    }
+
+    /// The panic message, when a participant panicked.
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.failure {
+            Failure::Panicked { message, .. } => Some(message),
+            Failure::Deadlock(_) => None,
+        }
+    }
+
+    /// Where the failing run's schedule was written (in the temporary
+    /// directory), if it could be.
+    pub fn schedule_file(&self) -> Option<&std::path::Path> {
+        self.schedule.as_deref()
+    }
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.failure {
+            Failure::Deadlock(blocked) => {
+                writeln!(
+                    f,
+                    "mqtwin: deterministic run (seed {}) deadlocked: every participant is \
+                     blocked and no deadline is pending",
+                    self.seed
+                )?;
+                for (id, call) in blocked {
+                    writeln!(f, "  participant {id} blocked in {call}")?;
+                }
+            }
+            Failure::Panicked {
+                participant,
+                message,
+            } => writeln!(
+                f,
+                "mqtwin: deterministic run (seed {}): participant {participant} panicked: {message}",
+                self.seed
+            )?,
+        }
+        let test = self.test.as_deref().unwrap_or("<test name>");
+        writeln!(
+            f,
+            "  replay: MQTWIN_SEED={} cargo test -- --exact {test}",
+            self.seed
+        )?;
+        if let Some(p) = &self.schedule {
+            writeln!(
+                f,
+                "  replay this schedule: MQTWIN_SCHEDULE={} cargo test -- --exact {test}",
+                p.display()
+            )?;
+        }
+        if !self.last_calls.is_empty() {
+            writeln!(f, "  last calls:")?;
+            for c in &self.last_calls {
+                writeln!(f, "    {c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// The seeds a test should try: `default`, or only the seed in
+/// `MQTWIN_SEED` when that is set (to replay one failing seed of a loop).
+///
+/// ```
+/// for seed in mqtwin::twin::seeds(0..3) {
+///     let ns = mqtwin::twin::Twin::builder().deterministic(seed).build();
+///     # let _ = ns;
+/// }
+/// ```
+pub fn seeds(default: impl IntoIterator<Item = u64>) -> Vec<u64> {
+    match env_seed() {
+        Some(s) => vec![s],
+        None => default.into_iter().collect(),
+    }
+}
+
+/// `MQTWIN_SEED`, parsed (decimal, or hex with `0x`).
+/// A value that does not parse is reported on stderr and ignored.
+pub(crate) fn env_seed() -> Option<u64> {
+    let v = std::env::var("MQTWIN_SEED").ok()?;
+    let seed = parse_seed(&v);
+    if seed.is_none() {
+        eprintln!("mqtwin: MQTWIN_SEED={v:?} ignored: not a u64 (decimal, or hex with 0x)");
+    }
+    seed
+}
+
+fn parse_seed(s: &str) -> Option<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn seeds_parse() {
+        assert_eq!(super::parse_seed(" 42 "), Some(42));
+        assert_eq!(super::parse_seed("0xff"), Some(255));
+        assert_eq!(super::parse_seed("x"), None);
+    }
+}

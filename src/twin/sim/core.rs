@@ -1,0 +1,432 @@
+//! The run token of a deterministic twin: which participant runs, who may
+//! run next, virtual time that jumps when everyone is blocked, deadlocks.
+//!
+//! Exactly one participant thread holds the token (`current`) at a time;
+//! every other one waits on its own condition variable. Every decision — who is runnable, who runs
+//! next, when time jumps — is taken by the token holder, so it depends on
+//! the seed and on the calls made, never on OS timing.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+
+use super::strategy::{Picker, Strategy};
+use crate::twin::clock::VirtualClock;
+
+/// Tells a blocked participant whether it can go on (its slot was filled,
+/// its queue became ready, its deadline passed). Evaluated by the token
+/// holder, which holds no queue lock at the time.
+pub(crate) type Check = Arc<dyn Fn() -> bool + Send + Sync>;
+
+enum Status {
+    Runnable,
+    Blocked {
+        check: Check,
+        deadline: Option<SystemTime>,
+    },
+    Done,
+}
+
+struct Part {
+    /// Notified when it gets the token.
+    cv: Arc<Condvar>,
+    /// The twin call it is in (or made last).
+    call: String,
+    status: Status,
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Everyone blocked, no deadline pending: `(participant, call)`.
+    Deadlock(Vec<(usize, String)>),
+    /// A participant panicked.
+    Panicked { participant: usize, message: String },
+}
+
+struct State {
+    parts: Vec<Part>,
+    /// The token holder; `None` when no participant runs.
+    current: Option<usize>,
+    /// A `run` is in progress.
+    running: bool,
+    /// The run in progress has ended (every participant done).
+    ended: bool,
+    /// A failure is being unwound: participants get the token one by one
+    /// and leave by unwinding.
+    aborting: bool,
+    failure: Option<Failure>,
+    picker: Picker,
+}
+
+/// The payload a participant unwinds with when a failed run is torn down.
+struct Abort;
+
+thread_local! {
+    /// `(core address, participant id)` of the calling thread.
+    static ME: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
+}
+
+pub(crate) struct SimCore {
+    clock: VirtualClock,
+    state: Mutex<State>,
+    /// Notified when a run ends (the driver waits on it).
+    ended_cv: Condvar,
+    /// A copy of `current` (`NOBODY` for `None`) that a participant waiting
+    /// for the token spins on for a moment before it sleeps: a hand-over to
+    /// a participant that just handed the token on costs no wake-up.
+    turn: AtomicUsize,
+}
+
+const NOBODY: usize = usize::MAX;
+
+/// How long a participant waiting for the token spins before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
+
+impl std::fmt::Debug for SimCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.state.lock();
+        f.debug_struct("SimCore")
+            .field("seed", &st.picker.seed)
+            .field("participants", &st.parts.len())
+            .field("decisions", &st.picker.decisions.len())
+            .finish()
+    }
+}
+
+impl SimCore {
+    pub(crate) fn new(
+        clock: VirtualClock,
+        seed: u64,
+        strategy: Strategy,
+        replay: Option<Vec<u32>>,
+    ) -> Self {
+        SimCore {
+            clock,
+            ended_cv: Condvar::new(),
+            turn: AtomicUsize::new(NOBODY),
+            state: Mutex::new(State {
+                parts: Vec::new(),
+                current: None,
+                running: false,
+                ended: false,
+                aborting: false,
+                failure: None,
+                picker: Picker::new(seed, strategy, replay),
+            }),
+        }
+    }
+
+    fn key(&self) -> usize {
+        self as *const SimCore as usize
+    }
+
+    /// The calling thread's participant id in this run, if it is one.
+    fn me(&self) -> Option<usize> {
+        ME.with(Cell::get)
+            .filter(|(k, _)| *k == self.key())
+            .map(|(_, id)| id)
+    }
+
+    /// Whether the calling thread is a participant of this simulation.
+    pub(crate) fn is_participant(&self) -> bool {
+        self.me().is_some()
+    }
+
+    pub(crate) fn seed(&self) -> u64 {
+        self.state.lock().picker.seed
+    }
+
+    pub(crate) fn strategy(&self) -> Strategy {
+        self.state.lock().picker.strategy
+    }
+
+    pub(crate) fn decisions(&self) -> Vec<u32> {
+        self.state.lock().picker.decisions.clone()
+    }
+
+    pub(crate) fn diverged(&self) -> bool {
+        self.state.lock().picker.diverged
+    }
+
+    /// A non-participant may use the twin only while no run is in progress.
+    fn outsider(&self, what: &str) {
+        if self.state.lock().running {
+            panic!(
+                "mqtwin: a thread that is not a participant of this deterministic twin {what} \
+                 while its run is in progress; start it with Sim::spawn (threads outside the \
+                 simulation would make the run depend on OS timing)"
+            );
+        }
+    }
+
+    /// A scheduling point at the start of a twin call: the scheduler may let
+    /// another participant run first.
+    pub(crate) fn point(&self, call: impl FnOnce() -> String) {
+        let Some(me) = self.me() else {
+            return self.outsider("called the twin");
+        };
+        if std::thread::panicking() {
+            return; // destructors of a panicking participant run on
+        }
+        {
+            let mut st = self.state.lock();
+            if st.aborting {
+                return; // destructors of an unwinding participant
+            }
+            st.parts[me].call = call();
+        }
+        self.pass(Some(me));
+        self.await_turn(me);
+    }
+
+    /// Panics unless the caller is a participant (see [`block`](Self::block)).
+    pub(crate) fn may_block(&self) {
+        if self.me().is_none() {
+            panic!(
+                "mqtwin: a thread that is not a participant of this deterministic twin would \
+                 block in a twin call; only threads started with Sim::spawn may block"
+            );
+        }
+    }
+
+    /// Blocks the calling participant until `check` holds (re-evaluated by
+    /// whoever holds the token) or virtual time reaches `deadline`. The
+    /// caller re-checks its own condition afterwards.
+    ///
+    /// # Panics
+    ///
+    /// When the caller is not a participant: nothing could ever wake it.
+    pub(crate) fn block(&self, check: Check, deadline: Option<SystemTime>) {
+        let Some(me) = self.me() else {
+            panic!(
+                "mqtwin: a thread that is not a participant of this deterministic twin would \
+                 block in a twin call; only threads started with Sim::spawn may block"
+            );
+        };
+        {
+            let mut st = self.state.lock();
+            if st.aborting {
+                drop(st);
+                resume_unwind(Box::new(Abort));
+            }
+            st.parts[me].status = Status::Blocked { check, deadline };
+        }
+        self.pass(Some(me));
+        self.await_turn(me);
+    }
+
+    /// Waits for the token; a torn-down run unwinds the participant.
+    fn await_turn(&self, me: usize) {
+        self.spin_for(me);
+        let mut st = self.state.lock();
+        let cv = Arc::clone(&st.parts[me].cv);
+        while st.current != Some(me) {
+            st = cv.wait(st);
+        }
+        if st.aborting {
+            drop(st);
+            resume_unwind(Box::new(Abort));
+        }
+    }
+
+    /// Spins (without the lock) for at most [`SPIN`] until `me` has the token.
+    fn spin_for(&self, me: usize) {
+        // loom and Miri would interpret every step of the spin.
+        if cfg!(mqtwin_loom) || cfg!(miri) {
+            return;
+        }
+        if self.turn.load(Ordering::Acquire) == me {
+            return; // kept the token: no clock read
+        }
+        let start = Instant::now();
+        while start.elapsed() < SPIN {
+            for _ in 0..64 {
+                if self.turn.load(Ordering::Acquire) == me {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    /// Sets the token holder.
+    fn set_current(&self, st: &mut State, who: Option<usize>) {
+        st.current = who;
+        self.turn.store(who.unwrap_or(NOBODY), Ordering::Release);
+    }
+
+    /// Registers a participant running `f`; it starts when the scheduler
+    /// picks it. Not a scheduling point by itself.
+    pub(crate) fn add(self: &Arc<Self>, f: Box<dyn FnOnce() + Send>) -> std::io::Result<usize> {
+        if self.me().is_none() {
+            self.outsider("spawned a participant");
+        }
+        let id = {
+            let mut st = self.state.lock();
+            st.parts.push(Part {
+                cv: Arc::new(Condvar::new()),
+                call: "(not started)".into(),
+                status: Status::Runnable,
+            });
+            st.picker.added();
+            st.parts.len() - 1
+        };
+        let core = Arc::clone(self);
+        let spawned =
+            crate::sync::spawn_detached(&format!("mqtwin-sim-{id}"), move || core.body(id, f));
+        if let Err(e) = spawned {
+            self.state.lock().parts[id].status = Status::Done;
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// A participant thread: wait for the first turn, run, hand over.
+    fn body(&self, id: usize, f: Box<dyn FnOnce() + Send>) {
+        ME.with(|m| m.set(Some((self.key(), id))));
+        let out = catch_unwind(AssertUnwindSafe(|| {
+            self.await_turn(id);
+            f();
+        }));
+        if let Err(payload) = out {
+            if !payload.is::<Abort>() {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(a non-string panic payload)".into());
+                let mut st = self.state.lock();
+                st.failure.get_or_insert(Failure::Panicked {
+                    participant: id,
+                    message,
+                });
+                st.aborting = true;
+            }
+        }
+        {
+            let mut st = self.state.lock();
+            st.parts[id].status = Status::Done;
+            st.parts[id].call = "(finished)".into();
+        }
+        self.pass(Some(id));
+        ME.with(|m| m.set(None));
+    }
+
+    /// Picks the next token holder; called by the token holder (`running`,
+    /// or the driver starting a run with `None`), holding no queue lock.
+    fn pass(&self, running: Option<usize>) {
+        loop {
+            let checks: Vec<(usize, Check)> = {
+                let st = self.state.lock();
+                if st.aborting {
+                    return self.abort_next(st);
+                }
+                st.parts
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, p)| match &p.status {
+                        Status::Blocked { check, .. } => Some((i, Arc::clone(check))),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let woken: Vec<usize> = checks
+                .into_iter()
+                .filter(|(_, c)| c())
+                .map(|(i, _)| i)
+                .collect();
+            let mut st = self.state.lock();
+            for i in woken {
+                st.parts[i].status = Status::Runnable;
+            }
+            let runnable: Vec<usize> = (0..st.parts.len())
+                .filter(|&i| matches!(st.parts[i].status, Status::Runnable))
+                .collect();
+            if !runnable.is_empty() {
+                let pick = st.picker.pick(&runnable, running);
+                self.set_current(&mut st, Some(pick));
+                if running != Some(pick) {
+                    st.parts[pick].cv.notify_one();
+                }
+                return;
+            }
+            let blocked: Vec<(usize, String, Option<SystemTime>)> = (st.parts.iter().enumerate())
+                .filter_map(|(i, p)| match &p.status {
+                    Status::Blocked { deadline, .. } => Some((i, p.call.clone(), *deadline)),
+                    _ => None,
+                })
+                .collect();
+            if blocked.is_empty() {
+                self.set_current(&mut st, None);
+                st.ended = true;
+                self.ended_cv.notify_all();
+                return;
+            }
+            // Everyone is blocked: time jumps to the next deadline.
+            if let Some(next) = blocked.iter().filter_map(|b| b.2).min() {
+                drop(st);
+                self.clock.advance_to(next);
+                continue;
+            }
+            st.failure.get_or_insert(Failure::Deadlock(
+                blocked.into_iter().map(|(i, c, _)| (i, c)).collect(),
+            ));
+            st.aborting = true;
+        }
+    }
+
+    /// Tears a failed run down: the lowest unfinished participant gets the
+    /// token and unwinds; when none is left the run ends.
+    fn abort_next(&self, mut st: MutexGuard<'_, State>) {
+        match st
+            .parts
+            .iter()
+            .position(|p| !matches!(p.status, Status::Done))
+        {
+            Some(i) => {
+                self.set_current(&mut st, Some(i));
+                st.parts[i].cv.notify_one();
+            }
+            None => {
+                self.set_current(&mut st, None);
+                st.ended = true;
+                self.ended_cv.notify_all();
+            }
+        }
+    }
+
+    /// Runs every participant to the end (see `Sim::run`); returns the
+    /// failure, if the run (or an earlier one) failed, and whether a run
+    /// took place (`false`: nothing was left to run).
+    pub(crate) fn run(&self) -> (Option<Failure>, bool) {
+        if self.me().is_some() {
+            panic!("mqtwin: Sim::run called from a participant; call it from the test's thread");
+        }
+        {
+            let mut st = self.state.lock();
+            if st.running {
+                panic!("mqtwin: Sim::run called while another thread runs the simulation");
+            }
+            if st.parts.iter().all(|p| matches!(p.status, Status::Done)) {
+                return (st.failure.clone(), false);
+            }
+            st.running = true;
+            st.ended = false;
+        }
+        self.pass(None);
+        let mut st = self.state.lock();
+        while !st.ended {
+            st = self.ended_cv.wait(st);
+        }
+        st.running = false;
+        (st.failure.clone(), true)
+    }
+
+    /// Whether participant `id` has finished.
+    pub(crate) fn is_done(&self, id: usize) -> bool {
+        matches!(self.state.lock().parts[id].status, Status::Done)
+    }
+}
