@@ -153,6 +153,8 @@ mod queue;
 mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod twin;
 
 cfg_if::cfg_if! {
