@@ -2,18 +2,28 @@
 //! runtime (feature `tokio`): [`AsyncQueue`].
 //!
 //! ```
-//! # #[cfg(all(feature = "tokio", not(miri)))] {
 //! use mqtwin::{Namespace, OpenOptions, tokio::AsyncQueue, twin::Twin};
 //!
-//! # let rt = ::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-//! # rt.block_on(async {
+//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     struct W(std::thread::Thread);
+//! #     impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
+//! #     let waker = std::sync::Arc::new(W(std::thread::current())).into();
+//! #     let mut cx = std::task::Context::from_waker(&waker);
+//! #     let mut f = std::pin::pin!(f);
+//! #     loop {
+//! #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+//! #         std::thread::park();
+//! #     }
+//! # }
+//! // Inside a tokio runtime (`block_on` here is a minimal executor: a twin
+//! // handle needs no reactor).
+//! # block_on(async {
 //! let ns = Twin::new(); // or `mqtwin::posix::Kernel` on Linux
 //! let q = AsyncQueue::new(ns.open("/jobs", &OpenOptions::read_write().create())?)?;
 //! q.send(b"job 1", 5).await?;
 //! assert_eq!(q.receive_vec().await?, (b"job 1".to_vec(), 5));
 //! # Ok::<(), mqtwin::Error>(())
 //! # }).unwrap();
-//! # }
 //! ```
 //!
 //! # How an async call waits
@@ -37,7 +47,7 @@
 //! ## Async callers are not FIFO waiters
 //!
 //! The kernel has no async waiter list: a task waiting in `epoll` is not a
-//! blocked `mq_receive` (rule Q-ASYNC in [`semantics`](crate::semantics)).
+//! blocked `mq_receive` (rules Q6–Q8 and KD21 in [`semantics`](crate::semantics)).
 //! Therefore, on both backends:
 //!
 //! - a send hands its message straight to a *blocked* (synchronous)
@@ -70,8 +80,8 @@
 //! # Timeouts use tokio's clock
 //!
 //! [`AsyncQueue::receive_timeout`], [`AsyncQueue::send_timeout`] and the
-//! `*_deadline` calls (which take a [`tokio::time::Instant`](::tokio::time::Instant),
-//! not a `SystemTime`) are [`tokio::time::timeout`](::tokio::time::timeout)s
+//! `*_deadline` calls (which take a [`tokio::time::Instant`],
+//! not a `SystemTime`) are [`tokio::time::timeout`]s
 //! around the waits above, so they need tokio's time driver
 //! (`enable_time`/`enable_all`), and they follow tokio's clock, including its
 //! paused clock (`tokio::time::pause`, `#[tokio::test(start_paused = true)]`):
@@ -163,18 +173,31 @@ impl<Q: MessageQueue + sealed::Backend> AsyncBackend for Q {}
 /// several wait, the non-blocking flag and the clock of the timeouts.
 ///
 /// ```
-/// # #[cfg(all(feature = "tokio", not(miri)))] {
-/// use std::time::Duration;
-/// use mqtwin::{Error, Namespace, OpenOptions, tokio::AsyncQueue, twin::Twin};
+/// use mqtwin::{Error, MessageQueue, Namespace, OpenOptions, tokio::AsyncQueue, twin::Twin};
 ///
-/// # let rt = ::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-/// # rt.block_on(async {
-/// let q = AsyncQueue::new(Twin::new().open("/q", &OpenOptions::read_write().create())?)?;
-/// let mut buf = vec![0; 8192];
-/// assert_eq!(q.receive_timeout(&mut buf, Duration::from_millis(1)).await, Err(Error::TimedOut));
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     struct W(std::thread::Thread);
+/// #     impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
+/// #     let waker = std::sync::Arc::new(W(std::thread::current())).into();
+/// #     let mut cx = std::task::Context::from_waker(&waker);
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop {
+/// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+/// #         std::thread::park();
+/// #     }
+/// # }
+/// # block_on(async {
+/// let ns = Twin::new();
+/// let q = AsyncQueue::new(ns.open("/q", &OpenOptions::read_write().create())?)?;
+/// let mut buf = vec![0; q.get_ref().attributes()?.max_msg_len];
+/// assert_eq!(q.try_receive(&mut buf), Err(Error::WouldBlock));
+/// let sender = ns.open("/q", &OpenOptions::write_only())?;
+/// let t = std::thread::spawn(move || sender.send(b"from a thread", 2));
+/// let got = q.receive(&mut buf).await?; // waits for the thread's send
+/// assert_eq!(&buf[..got.len], b"from a thread");
+/// t.join().unwrap()?;
 /// # Ok::<(), Error>(())
 /// # }).unwrap();
-/// # }
 /// ```
 pub struct AsyncQueue<Q: AsyncBackend> {
     io: Q::Registered,
