@@ -80,6 +80,14 @@
 //! [`MessageQueue::wait_ready`] are `poll` on the queue. Both work on both
 //! backends.
 //!
+//! # Async
+//!
+//! With the feature `tokio`, `mqtwin::tokio::AsyncQueue`
+//! wraps a kernel or twin handle: `send`, `receive` and their timeouts are
+//! futures on a tokio runtime (the kernel's descriptor in tokio's reactor,
+//! the twin's queue waking tasks). Async callers are not FIFO waiters on
+//! either backend, and their timeouts follow tokio's clock: see the module.
+//!
 //! # Simulation
 //!
 //! A twin built with [`twin::Twin::builder`] can run on a
@@ -136,6 +144,13 @@
 //! | Linux | yes | yes (feature `posix`, on by default) |
 //! | macOS, Windows, others | yes | not compiled (macOS has no `mq_open`) |
 //!
+//! | feature | default | gives |
+//! |---|---|---|
+//! | `posix` | on | [`posix`], the kernel backend (Linux only) |
+//! | `tokio` | off | `mqtwin::tokio`: async handles for both backends |
+//! | `testing` | off | `testing`: the operation model of the differential tests and fuzzers |
+//! | `arbitrary` | off | `testing` plus `arbitrary::Arbitrary` for its types |
+//!
 //! # Differences from the C API
 //!
 //! - Handles close on drop; [`twin::Queue::try_clone`] / [`posix::Queue::try_clone`] are `dup`
@@ -180,6 +195,8 @@ mod queue;
 mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod twin;
 
 cfg_if::cfg_if! {

@@ -19,6 +19,8 @@
 
 #![allow(unsafe_code)]
 
+#[cfg(feature = "tokio")]
+mod asynch;
 mod callbacks;
 mod notify;
 mod poll;

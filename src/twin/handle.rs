@@ -138,6 +138,12 @@ impl Queue {
         d.world.point(|| format!("{call}({:?})", d.name));
     }
 
+    /// See [`QueueShared::ready_or_register`]: the async handle's wait.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn ready_or_register(&self, interest: Interest, waker: &std::task::Waker) -> bool {
+        self.desc.queue.ready_or_register(interest, waker)
+    }
+
     /// When tracing, the time a call starts (its trace shows the deadline
     /// relative to it); `None` otherwise, so untraced calls never read the clock.
     fn started(&self) -> Option<SystemTime> {

@@ -7,6 +7,7 @@ use std::any::Any;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::task::Waker;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -499,7 +500,24 @@ pub(crate) struct QueueState {
     recv_waiters: VecDeque<Arc<Waiter>>,
     send_waiters: VecDeque<Arc<Waiter>>,
     pollers: Vec<Arc<Waiter>>,
+    /// Async tasks waiting for readiness (`mqtwin::tokio`), one waker per
+    /// task; all are taken and woken on the next change.
+    wakers: Vec<Waker>,
     pub(crate) notify: Option<Registration>,
+}
+
+/// The async wakers a change took from a queue. Wake them with
+/// [`wake`](Woken::wake) after releasing the queue lock: a waker is the
+/// executor's code, never run under one of the crate's locks.
+#[must_use]
+pub(crate) struct Woken(Vec<Waker>);
+
+impl Woken {
+    pub(crate) fn wake(self) {
+        for w in self.0 {
+            w.wake();
+        }
+    }
 }
 
 impl QueueState {
@@ -520,11 +538,13 @@ impl QueueState {
         }
     }
 
-    /// The queue changed: readiness waiters re-check.
-    fn changed(&self) {
+    /// The queue changed: readiness waiters re-check. Async waiters are
+    /// returned, to be woken once the lock is released.
+    fn changed(&mut self) -> Woken {
         for p in &self.pollers {
             p.cv.notify_all();
         }
+        Woken(std::mem::take(&mut self.wakers))
     }
 }
 
@@ -538,6 +558,7 @@ impl QueueShared {
                 recv_waiters: VecDeque::new(),
                 send_waiters: VecDeque::new(),
                 pollers: Vec::new(),
+                wakers: Vec::new(),
                 notify: None,
             }),
         }
@@ -546,6 +567,27 @@ impl QueueShared {
     /// The queue's readiness now (`mqueue_poll_file`).
     pub(crate) fn readiness(&self) -> Readiness {
         self.state.lock().readiness(self.meta.capacity)
+    }
+
+    /// For an async task whose `try_*` call found the queue not ready:
+    /// returns `true` if `interest` is met now (the task should try again),
+    /// or registers `waker` to be woken on the queue's next change and
+    /// returns `false`. The check and the registration are one step under
+    /// the queue lock, so a change that made the queue ready after the
+    /// failed try is either seen here or wakes the waker. A task registers
+    /// once (a waker that [`will_wake`](Waker::will_wake) the same task is
+    /// not added twice), so a future polled again and again without a change
+    /// does not grow the list.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn ready_or_register(&self, interest: Interest, waker: &Waker) -> bool {
+        let mut st = self.state.lock();
+        if interest.is_met(st.readiness(self.meta.capacity)) {
+            return true;
+        }
+        if !st.wakers.iter().any(|w| w.will_wake(waker)) {
+            st.wakers.push(waker.clone());
+        }
+        false
     }
 
     /// The send path after the argument checks (`do_mq_timedsend` under the
@@ -587,7 +629,7 @@ impl QueueShared {
             return Ok(());
         }
         st.messages.push(msg, priority);
-        st.changed();
+        let woken = st.changed();
         let fired = if st.messages.len() == 1 {
             st.notify.take()
         } else {
@@ -596,6 +638,7 @@ impl QueueShared {
         // Fired outside the lock: a callback (or its drop, if no thread can
         // be started) may use handles to this very queue.
         drop(st);
+        woken.wake();
         if let Some(reg) = fired {
             fire(world, reg, sender);
         }
@@ -624,8 +667,9 @@ impl QueueShared {
                 world.unblocked(1);
                 asleep = sleeps.then_some(sender);
             }
-            st.changed();
+            let woken = st.changed();
             drop(st);
+            woken.wake();
             if let Some(sender) = asleep {
                 sender.wake();
             }
