@@ -216,3 +216,20 @@ fn a_model_error_a_panic_and_a_failing_handler_are_violations() {
         "{v}"
     );
 }
+
+/// The input libFuzzer saved when `cargo fuzz run echo_kit` (with
+/// `MQTWIN_PLANT_BUG=1`) found the planted bug: it replays the violation on
+/// stable, every time, and passes on the correct handler.
+#[test]
+fn the_kept_libfuzzer_crash_replays() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/regressions/echo_kit/planted-lost-reply"
+    );
+    let v = kit(true).replay_file(path).unwrap_err();
+    assert!(v.message.contains("client 0 blocked in receive"), "{v}");
+    assert_eq!(kit(true).replay_file(path).unwrap_err(), v);
+    if let Err(v) = kit(false).replay_file(path) {
+        panic!("{v}");
+    }
+}

@@ -10,7 +10,8 @@ struct Peer { id: u8, seq: u8, req: Queue, reply: Queue }
 
 impl Client for Peer {
     fn connect(ns: &Twin, id: usize) -> Result<Self, Error> {
-        let (req, reply) = (ns.open(echo::REQUESTS, &echo::options())?, ns.open(&echo::reply_queue(id as u8), &echo::options())?);
+        let req = ns.open(echo::REQUESTS, &echo::options())?;
+        let reply = ns.open(&echo::reply_queue(id as u8), &echo::options())?;
         Ok(Peer { id: id as u8, seq: 0, req, reply })
     }
     // One request from the fuzz bytes; the invariant: its reply comes back intact.
@@ -29,6 +30,9 @@ impl Client for Peer {
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let bug = std::env::var_os("MQTWIN_PLANT_BUG").is_some();
-    let serve = move |ns: &Twin| echo::serve_with(ns, bug).map(drop).map_err(|e| e.to_string());
+    let serve = move |ns: &Twin| match bug {
+        true => echo::serve_with(ns, true).map(drop).map_err(|e| e.to_string()),
+        false => echo::serve(ns).map(drop).map_err(|e| e.to_string()),
+    };
     Kit::<Peer>::new(serve, |ns| echo::shutdown(ns).expect("shutdown")).fuzz(data);
 });
