@@ -4,7 +4,7 @@
 //! You give the kit three things:
 //!
 //! - **the handler**: your production server loop, generic over
-//!   [`Namespace`](crate::Namespace), called with a [`Twin`]; it runs until it
+//!   [`Namespace`], called with a [`Twin`]; it runs until it
 //!   returns;
 //! - **how to stop it**: a closure the kit calls once every client is done
 //!   (usually: send your protocol's shutdown message). A handler that does not
@@ -15,7 +15,7 @@
 //!
 //! From the fuzzer's bytes the kit decodes a [`Scenario`]: the seed of the
 //! deterministic scheduler ([`TwinBuilder::deterministic`](crate::twin::TwinBuilder::deterministic)),
-//! a [`FaultPlan`] (`ENOMEM` on send, `EINTR` on calls about to block, and
+//! a [`FaultPlan`](crate::twin::FaultPlan) (`ENOMEM` on send, `EINTR` on calls about to block, and
 //! failing opens if you ask for them; each at most 25 %), the number of
 //! clients and each client's script: requests (their bytes go to your model,
 //! which picks messages, sizes and priorities), waits in virtual time,
