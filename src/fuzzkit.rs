@@ -175,6 +175,8 @@ pub struct Report {
     pub requests: usize,
     /// Faults the twin injected.
     pub faults_injected: u64,
+    /// The virtual time the run took.
+    pub elapsed: Duration,
 }
 
 impl<C: Client> Kit<C> {
@@ -283,6 +285,7 @@ impl<C: Client> Kit<C> {
             .faults(scenario.faults.clone())
             .build();
         let sim = ns.sim().expect("a deterministic twin has a Sim");
+        let start = ns.now();
         let server = {
             let (ns, serve) = (ns.clone(), Arc::clone(&self.serve));
             sim.spawn(move || serve(&ns))
@@ -325,6 +328,7 @@ impl<C: Client> Kit<C> {
         }
         Ok(Report {
             faults_injected: ns.faults_injected(),
+            elapsed: ns.now().duration_since(start).unwrap_or_default(),
             scenario,
             requests,
         })

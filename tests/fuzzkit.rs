@@ -172,6 +172,7 @@ fn a_scenario_written_by_hand_runs_as_decoded() {
     };
     let report = kit(false).run_scenario(scenario.clone()).unwrap();
     assert_eq!(report.requests, 3);
+    assert!(report.elapsed >= Duration::from_secs(30), "{report:?}");
     assert_eq!(report.scenario, scenario);
 }
 
@@ -232,4 +233,47 @@ fn the_kept_libfuzzer_crash_replays() {
     if let Err(v) = kit(false).replay_file(path) {
         panic!("{v}");
     }
+}
+
+#[path = "../examples/protocol/mod.rs"]
+mod protocol;
+#[path = "../fuzz/src_shared/protocol_kit.rs"]
+mod protocol_kit;
+
+/// The key-value service of `examples/protocol/mod.rs` under the kit (the
+/// `protocol_kit` fuzz target's model): many inputs, no violation.
+#[test]
+fn the_protocol_service_survives_many_inputs() {
+    let kit = protocol_kit::kit();
+    let mut requests = 0;
+    for i in 0..150 {
+        let report = kit
+            .run(&input(1000 + i, 64 + (i as usize * 29) % 400))
+            .unwrap_or_else(|v| panic!("input {i}: {v}"));
+        requests += report.requests;
+    }
+    assert!(requests > 500, "{requests} requests");
+}
+
+/// The protocol model sees a key expire: PUT with a 100 ms TTL, a wait of
+/// one second, then DEL must answer `NOT_FOUND` and GET must miss.
+#[test]
+fn the_protocol_model_checks_expiry() {
+    let put = vec![1, 0, 0, 0, 2]; // PUT key 0, empty value, TTL index 2 (100 ms)
+    let scenario = Scenario {
+        seed: 1,
+        faults: FaultPlan::new(2).send(0.1).interrupt(0.1),
+        clients: vec![vec![
+            Event::Request(put.clone()),
+            Event::Request(vec![2, 0, 0]), // GET key 0: there
+            Event::Wait(Duration::from_secs(1)),
+            Event::Request(vec![2, 0, 0]), // GET key 0: gone
+            Event::Request(put),
+            Event::Wait(Duration::from_secs(1)),
+            Event::Request(vec![3, 0, 0]), // DEL key 0: gone
+        ]],
+    };
+    let report = protocol_kit::kit().run_scenario(scenario).unwrap();
+    assert_eq!(report.requests, 5);
+    assert!(report.elapsed >= Duration::from_secs(2), "{report:?}");
 }
