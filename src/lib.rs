@@ -186,6 +186,8 @@
 pub mod deadline;
 mod dynamic;
 pub mod error;
+#[cfg(feature = "fuzzkit")]
+pub mod fuzzkit;
 pub mod limits;
 pub mod name;
 pub mod notify;

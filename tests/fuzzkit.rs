@@ -1,0 +1,279 @@
+//! `mqtwin::fuzzkit` (feature `fuzzkit`) on the echo service of
+//! `examples/echo/mod.rs`: many generated inputs pass on the correct
+//! handler; the planted bug (a reply lost when an injected fault hits) is
+//! found within a bounded number of inputs and replays, from its bytes, with
+//! the identical violation.
+//!
+//! The client model is the one of `fuzz/fuzz_targets/echo_kit.rs` (and of
+//! the README), formatted.
+
+#[path = "../examples/echo/mod.rs"]
+mod echo;
+
+use std::time::{Duration, Instant};
+
+use mqtwin::fuzzkit::{arbitrary::Unstructured, retry, Client, Event, Kit, Scenario};
+use mqtwin::twin::{FaultPlan, Queue, Twin};
+use mqtwin::{Error, MessageQueue, Namespace};
+
+struct Peer {
+    id: u8,
+    seq: u8,
+    req: Queue,
+    reply: Queue,
+}
+
+impl Client for Peer {
+    fn connect(ns: &Twin, id: usize) -> Result<Self, Error> {
+        let req = ns.open(echo::REQUESTS, &echo::options())?;
+        let reply = ns.open(&echo::reply_queue(id as u8), &echo::options())?;
+        Ok(Peer {
+            id: id as u8,
+            seq: 0,
+            req,
+            reply,
+        })
+    }
+
+    fn request(&mut self, u: &mut Unstructured<'_>) -> Result<(), String> {
+        self.seq = self.seq.wrapping_add(1);
+        let prio = u.int_in_range(0..=9).unwrap_or(0);
+        let len = u.int_in_range(0..=62).unwrap_or(0);
+        let payload = u.bytes(len.min(u.len())).unwrap_or_default();
+        let msg = [&[self.id, self.seq][..], payload].concat();
+        retry(|| self.req.send(&msg, prio)).map_err(|e| format!("send: {e}"))?;
+        let (data, got_prio) =
+            retry(|| self.reply.receive_vec()).map_err(|e| format!("receive: {e}"))?;
+        if (&data, got_prio) == (&msg, prio) {
+            Ok(())
+        } else {
+            Err(format!(
+                "sent {msg:?} at {prio}, got {:?} at {}",
+                data, got_prio
+            ))
+        }
+    }
+}
+
+fn kit(planted_bug: bool) -> Kit<Peer> {
+    Kit::<Peer>::new(
+        move |ns| {
+            echo::serve_with(ns, planted_bug)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        },
+        |ns| echo::shutdown(ns).expect("shutdown"),
+    )
+    // The service's queues only: requests, and one reply queue per client.
+    .check(|ns| match ns.queue_count() {
+        0..=4 => Ok(()),
+        n => Err(format!("{n} queues left")),
+    })
+}
+
+/// Deterministic pseudo-random inputs (splitmix64), `len` bytes each.
+fn input(i: u64, len: usize) -> Vec<u8> {
+    let mut state = i.wrapping_mul(0x2545_F491_4F6C_DD1D);
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn the_correct_handler_survives_many_inputs() {
+    let kit = kit(false);
+    let (mut requests, mut faults, mut restarts) = (0, 0, 0);
+    for i in 0..300 {
+        let report = kit
+            .run(&input(i, 64 + (i as usize * 13) % 512))
+            .unwrap_or_else(|v| panic!("input {i}: {v}"));
+        requests += report.requests;
+        faults += report.faults_injected;
+        restarts += report
+            .scenario
+            .clients
+            .iter()
+            .flatten()
+            .filter(|e| matches!(e, Event::Restart | Event::Stop))
+            .count();
+    }
+    // The inputs exercised what the kit promises: requests, faults, restarts.
+    assert!(requests > 1000, "{requests} requests");
+    assert!(faults > 100, "{faults} faults");
+    assert!(restarts > 50, "{restarts} restarts and stops");
+}
+
+#[test]
+fn the_planted_bug_is_found_and_replayed_from_its_bytes() {
+    let kit = kit(true);
+    let start = Instant::now();
+    let (i, bytes, violation) = (0..2000)
+        .find_map(|i| {
+            let bytes = input(i, 256);
+            kit.run(&bytes).err().map(|v| (i, bytes, v))
+        })
+        .expect("the planted bug was not found in 2000 inputs");
+    eprintln!(
+        "found after {} inputs in {:?}:\n{violation}",
+        i + 1,
+        start.elapsed()
+    );
+    assert!(start.elapsed() < Duration::from_secs(60));
+    // A lost reply leaves its client waiting forever: a deadlock.
+    assert!(violation.message.starts_with("deadlock"), "{violation}");
+    assert!(
+        violation
+            .message
+            .contains("blocked in receive(\"/echo.reply."),
+        "{violation}"
+    );
+    let text = violation.to_string();
+    assert!(
+        text.contains(&format!("scheduler seed {}", violation.scenario.seed)),
+        "{text}"
+    );
+    assert!(text.contains("replay"), "{text}");
+    // Replayed from the bytes (as from a saved crash file): the same violation.
+    assert_eq!(kit.run(&bytes).unwrap_err(), violation);
+    let path = std::env::temp_dir().join(format!("mqtwin-fuzzkit-{}", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let replayed = kit.replay_file(&path);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(replayed.unwrap_err(), violation);
+    // The correct handler passes the same input.
+    assert!(self::kit(false).run(&bytes).is_ok());
+}
+
+#[test]
+fn a_scenario_written_by_hand_runs_as_decoded() {
+    // Every send fails once in a while; one client restarts and waits.
+    let scenario = Scenario {
+        seed: 5,
+        faults: FaultPlan::new(9).send(0.2).interrupt(0.2),
+        clients: vec![
+            vec![
+                Event::Request(vec![3, 10, 1, 2, 3]),
+                Event::Restart,
+                Event::Wait(Duration::from_secs(30)),
+                Event::Request(vec![0]),
+            ],
+            vec![
+                Event::Request(vec![9]),
+                Event::Stop,
+                Event::Request(vec![1]),
+            ],
+        ],
+    };
+    let report = kit(false).run_scenario(scenario.clone()).unwrap();
+    assert_eq!(report.requests, 3);
+    assert!(report.elapsed >= Duration::from_secs(30), "{report:?}");
+    assert_eq!(report.scenario, scenario);
+}
+
+#[test]
+fn a_model_error_a_panic_and_a_failing_handler_are_violations() {
+    struct Liar;
+    impl Client for Liar {
+        fn connect(_: &Twin, id: usize) -> Result<Self, Error> {
+            assert!(id < 1, "only one client expected");
+            Ok(Liar)
+        }
+        fn request(&mut self, _: &mut Unstructured<'_>) -> Result<(), String> {
+            Err("the reply was wrong".into())
+        }
+    }
+    // 19 bytes of seeds and probabilities, then: one client, one request
+    // event of 0 bytes.
+    let one_request = [0u8; 19].into_iter().chain([0, 0, 0]).collect::<Vec<_>>();
+    let ok_server = |ns: &Twin| echo::serve(ns).map(drop).map_err(|e| e.to_string());
+    let stop = |ns: &Twin| echo::shutdown(ns).expect("shutdown");
+    let v = Kit::<Liar>::new(ok_server, stop)
+        .run(&one_request)
+        .unwrap_err();
+    assert_eq!(v.message, "client 0: the reply was wrong");
+    // Two clients: the second one's connect panics.
+    let two = [0u8; 19].into_iter().chain([1]).collect::<Vec<_>>();
+    let v = Kit::<Liar>::new(ok_server, stop)
+        .max_clients(2)
+        .run(&two)
+        .unwrap_err();
+    assert!(v.message.contains("only one client expected"), "{v}");
+    // A handler that fails.
+    let v = Kit::<Liar>::new(|_| Err("no queue".into()), |_| {})
+        .run(&[])
+        .unwrap_err();
+    assert_eq!(v.message, "the handler failed: no queue");
+    // A handler that does not stop: a deadlock.
+    let v = Kit::<Liar>::new(ok_server, |_| {}).run(&[]).unwrap_err();
+    assert!(
+        v.message
+            .contains("the handler blocked in receive(\"/echo.req\")"),
+        "{v}"
+    );
+}
+
+/// The input libFuzzer saved when `cargo fuzz run echo_kit` (with
+/// `MQTWIN_PLANT_BUG=1`) found the planted bug: it replays the violation on
+/// stable, every time, and passes on the correct handler.
+#[test]
+fn the_kept_libfuzzer_crash_replays() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/regressions/echo_kit/planted-lost-reply"
+    );
+    let v = kit(true).replay_file(path).unwrap_err();
+    assert!(v.message.contains("client 0 blocked in receive"), "{v}");
+    assert_eq!(kit(true).replay_file(path).unwrap_err(), v);
+    if let Err(v) = kit(false).replay_file(path) {
+        panic!("{v}");
+    }
+}
+
+#[path = "../examples/protocol/mod.rs"]
+mod protocol;
+#[path = "../fuzz/src_shared/protocol_kit.rs"]
+mod protocol_kit;
+
+/// The key-value service of `examples/protocol/mod.rs` under the kit (the
+/// `protocol_kit` fuzz target's model): many inputs, no violation.
+#[test]
+fn the_protocol_service_survives_many_inputs() {
+    let kit = protocol_kit::kit();
+    let mut requests = 0;
+    for i in 0..150 {
+        let report = kit
+            .run(&input(1000 + i, 64 + (i as usize * 29) % 400))
+            .unwrap_or_else(|v| panic!("input {i}: {v}"));
+        requests += report.requests;
+    }
+    assert!(requests > 500, "{requests} requests");
+}
+
+/// The protocol model sees a key expire: PUT with a 100 ms TTL, a wait of
+/// one second, then DEL must answer `NOT_FOUND` and GET must miss.
+#[test]
+fn the_protocol_model_checks_expiry() {
+    let put = vec![1, 0, 0, 0, 2]; // PUT key 0, empty value, TTL index 2 (100 ms)
+    let scenario = Scenario {
+        seed: 1,
+        faults: FaultPlan::new(2).send(0.1).interrupt(0.1),
+        clients: vec![vec![
+            Event::Request(put.clone()),
+            Event::Request(vec![2, 0, 0]), // GET key 0: there
+            Event::Wait(Duration::from_secs(1)),
+            Event::Request(vec![2, 0, 0]), // GET key 0: gone
+            Event::Request(put),
+            Event::Wait(Duration::from_secs(1)),
+            Event::Request(vec![3, 0, 0]), // DEL key 0: gone
+        ]],
+    };
+    let report = protocol_kit::kit().run_scenario(scenario).unwrap();
+    assert_eq!(report.requests, 5);
+    assert!(report.elapsed >= Duration::from_secs(2), "{report:?}");
+}
