@@ -78,6 +78,12 @@ pub(crate) struct SimCore {
     /// for the token spins on for a moment before it sleeps: a hand-over to
     /// a participant that just handed the token on costs no wake-up.
     turn: AtomicUsize,
+    /// The OS threads of the participants, joined when a run ends, so that
+    /// no participant thread is still exiting (running its thread-local
+    /// destructors) after `run` returns: a caller such as a fuzzer's leak
+    /// check sees every thread's resources released.
+    #[cfg(not(mqtwin_loom))]
+    threads: std::sync::Mutex<Vec<(usize, std::thread::JoinHandle<()>)>>,
 }
 
 const NOBODY: usize = usize::MAX;
@@ -107,6 +113,8 @@ impl SimCore {
             clock,
             ended_cv: Condvar::new(),
             turn: AtomicUsize::new(NOBODY),
+            #[cfg(not(mqtwin_loom))]
+            threads: std::sync::Mutex::new(Vec::new()),
             state: Mutex::new(State {
                 parts: Vec::new(),
                 current: None,
@@ -275,6 +283,17 @@ impl SimCore {
             st.parts.len() - 1
         };
         let core = Arc::clone(self);
+        #[cfg(not(mqtwin_loom))]
+        let spawned = std::thread::Builder::new()
+            .name(format!("mqtwin-sim-{id}"))
+            .spawn(move || core.body(id, f))
+            .map(|t| {
+                self.threads
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((id, t))
+            });
+        #[cfg(mqtwin_loom)]
         let spawned =
             crate::sync::spawn_detached(&format!("mqtwin-sim-{id}"), move || core.body(id, f));
         if let Err(e) = spawned {
@@ -422,7 +441,32 @@ impl SimCore {
             st = self.ended_cv.wait(st);
         }
         st.running = false;
-        (st.failure.clone(), true)
+        let failure = st.failure.clone();
+        drop(st);
+        self.join_finished();
+        (failure, true)
+    }
+
+    /// Joins the OS threads of the participants that have finished (every
+    /// participant, when a run has ended): each has handed on the token and
+    /// only its thread's exit is left.
+    fn join_finished(&self) {
+        #[cfg(not(mqtwin_loom))]
+        {
+            let threads =
+                std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+            let (done, parked): (Vec<_>, Vec<_>) =
+                threads.into_iter().partition(|(id, _)| self.is_done(*id));
+            // Never wait for a participant that has not finished.
+            self.threads
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(parked);
+            for (_, t) in done {
+                // A participant's panic was caught in its body; nothing to report.
+                let _ = t.join();
+            }
+        }
     }
 
     /// Whether participant `id` has finished.
