@@ -368,7 +368,7 @@ fn run_client<C: Client>(ns: &Twin, id: usize, script: &[Event]) -> Result<usize
                 c.request(&mut Unstructured::new(bytes))?;
                 done += 1;
             }
-            Event::Wait(d) => sleep(ns, id, *d),
+            Event::Wait(d) => sleep(ns, *d),
             Event::Restart => {
                 drop(client.take());
                 client = C::connect(ns, id).ok();
@@ -379,18 +379,32 @@ fn run_client<C: Client>(ns: &Twin, id: usize, script: &[Event]) -> Result<usize
     Ok(done)
 }
 
-/// Waits `d` of virtual time (a timed receive on a queue nobody sends to,
-/// unlinked as soon as it is open; the twin's clock jumps when every
-/// participant is blocked).
-fn sleep(ns: &Twin, id: usize, d: Duration) {
+/// Waits `d` of virtual time, for a client model that must let time pass
+/// without touching its own queues (e.g. leave replies unread while the
+/// handler's timeouts run). A participant blocked here counts as blocked,
+/// so the twin's clock jumps when every participant is; the scenario's
+/// [`Event::Wait`] uses it too.
+///
+/// It blocks in a timed receive on a queue of its own that nobody sends to,
+/// unlinked as soon as it is open, so your final checks see only your own
+/// queues. It gives up early (without an error) if that queue cannot be
+/// opened: only with injected open faults.
+pub fn sleep(ns: &Twin, d: Duration) {
+    #[derive(Default)]
+    struct Sleepers(std::sync::atomic::AtomicU64);
     let opts = OpenOptions::read_only().create().capacity(1).max_msg_len(1);
-    let until = ns.now() + d;
-    let name = format!("/mqtwin.fuzzkit.sleep.{id}");
+    let until = crate::deadline::saturating_add(ns.now(), d);
+    // Numbered per namespace, so the names (in the trace) replay too.
+    let n = ns
+        .shared::<Sleepers>()
+        .0
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("/mqtwin.fuzzkit.sleep.{n}");
     let Ok(q) = retry(|| ns.open(&name, &opts)) else {
+        // An open can fail after creating the queue (ENFILE, as Linux).
+        let _ = ns.unlink(&name);
         return;
     };
-    // Gone from the namespace at once (the handle still works): the user's
-    // checks see only their own queues.
     let _ = ns.unlink(&name);
     while ns.now() < until {
         if let Err(Error::TimedOut) = q.receive_deadline(&mut [0; 1], Some(until)) {

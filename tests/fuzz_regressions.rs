@@ -4,14 +4,14 @@
 //! more than ten seconds) names itself.
 //!
 //! ```text
-//! cargo test --test fuzz_regressions                       # protocol_handler
-//! cargo test --features arbitrary --test fuzz_regressions  # + twin_ops, twin_vs_kernel
+//! cargo test --features arbitrary,fuzzkit --test fuzz_regressions
 //! ```
 //!
-//! The `protocol_handler` harness is included here as source, so it needs
-//! nothing but the `arbitrary` dev-dependency. The entry points of
-//! `twin_ops` and `twin_vs_kernel` live in `mqtwin::testing::fuzz`, which
-//! exists only with the `arbitrary` feature (`.ci/run` passes it).
+//! The entry points of `twin_ops` and `twin_vs_kernel` live in
+//! `mqtwin::testing::fuzz` (feature `arbitrary`); the `protocol_kit` model
+//! is included here as source and needs the `fuzzkit` feature; `echo_kit`'s
+//! kept input is replayed by `tests/fuzzkit.rs`. `.ci/run` passes both
+//! features.
 //!
 //! To keep a new input (a crash you fixed, or an interesting corpus entry),
 //! copy it into the target's directory; see `docs/fuzzing.md`.
@@ -20,10 +20,12 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
+#[cfg(feature = "fuzzkit")]
 #[path = "../examples/protocol/mod.rs"]
 mod protocol;
-#[path = "../fuzz/src_shared/protocol_handler.rs"]
-mod protocol_harness;
+#[cfg(feature = "fuzzkit")]
+#[path = "../fuzz/src_shared/protocol_kit.rs"]
+mod protocol_kit;
 
 /// How long one input may run before it counts as a hang (the fuzzer runs
 /// with `-timeout=10` in `docs/fuzzing.md`).
@@ -83,43 +85,20 @@ fn replay(target: &str, entry: fn(&[u8])) -> usize {
     files.len()
 }
 
+#[cfg(feature = "fuzzkit")]
 #[test]
-fn protocol_handler_regressions() {
-    let n = replay("protocol_handler", protocol_harness::run_bytes);
-    assert!(n > 0, "no regression inputs kept for protocol_handler");
+fn protocol_kit_regressions() {
+    let n = replay("protocol_kit", protocol_kit::fuzz);
+    assert!(n > 0, "no regression inputs kept for protocol_kit");
 }
 
-/// The harness really checks something: a hand-written input exercising
-/// every path gives exactly these counters.
-#[test]
-fn protocol_handler_example_input() {
-    let stats = protocol_harness::run(&protocol_harness::example_input());
-    assert_eq!(
-        stats,
-        Some(protocol::Stats {
-            // PING (urgent, first), BAD_REQUEST, PUT, GET, an unaddressable
-            // frame, and after the TTL a GET answered NOT_FOUND.
-            received: 6,
-            urgent: 1,
-            malformed: 2,
-            unaddressable: 1,
-            // PING, BAD_REQUEST, the late GET; the PUT's and the first GET's
-            // replies found their (capacity 1) reply queues full.
-            replies_sent: 3,
-            dropped_full: 2,
-            dropped_no_queue: 0,
-            dropped_error: 0,
-            retries: 0,
-        })
-    );
-}
-
-/// The replay itself fails on a failing input: a harness that panics on
-/// every input is reported, not swallowed.
+/// The replay itself fails on a failing input: an entry point that panics
+/// on every input is reported, not swallowed.
+#[cfg(feature = "fuzzkit")]
 #[test]
 #[should_panic(expected = "these inputs fail")]
 fn replay_reports_failures() {
-    replay("protocol_handler", |_| panic!("deliberate"));
+    replay("protocol_kit", |_| panic!("deliberate"));
 }
 
 #[cfg(feature = "arbitrary")]

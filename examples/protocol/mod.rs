@@ -1,68 +1,54 @@
 //! A small request/response key-value service over POSIX message queues,
 //! written once for any backend: the worked example of `docs/fuzzing.md`.
 //!
-//! Not an example of its own: `examples/protocol_server.rs` runs it (over the
-//! twin, or the kernel with `--kernel`), and the `protocol_handler` fuzz
-//! target and `tests/fuzz_regressions.rs` include it with
-//! `#[path = "../../examples/protocol/mod.rs"] mod protocol;` and drive it
-//! through a twin with virtual time and injected faults. Nothing here knows
-//! which backend it talks to.
+//! Not an example of its own: `examples/protocol_server.rs` runs it (over a
+//! deterministic twin, or the kernel with `--kernel`), and the
+//! `protocol_kit` fuzz target (`fuzz/src_shared/protocol_kit.rs`, also run
+//! by `tests/fuzzkit.rs`) fuzzes it with `mqtwin::fuzzkit`. Nothing here
+//! knows which backend it talks to.
 //!
 //! # The service
 //!
-//! - One **request queue**, `<prefix>.req` (default `/svc.req`), created by
-//!   the [`Server`]. Every client writes framed commands to it.
-//! - One **reply queue** per client, `<prefix>.reply.<client id>`, created by
-//!   the [`Client`] when it connects and unlinked when it disconnects. The
-//!   server opens it for each reply.
-//! - Commands: `PING`, `PUT key value [ttl]`, `GET key`, `DEL key`,
-//!   `SHUTDOWN` ([`Command`]). Keys expire `ttl` milliseconds after the PUT
-//!   was served, measured on the queue's clock (virtual under a twin built
-//!   with virtual time).
-//! - **Urgent** requests are sent with [`URGENT_PRIORITY`], others with
-//!   [`NORMAL_PRIORITY`]; the queue hands out the highest priority first, so
-//!   urgent requests waiting in the queue overtake normal ones. A reply
-//!   carries its request's priority, so urgent answers overtake too.
+//! - One **request queue**, `<prefix>.req`, created by the [`Server`];
+//!   every client writes framed commands to it.
+//! - One **reply queue** per client, `<prefix>.reply.<client id>`, created
+//!   by the [`Client`] when it connects, unlinked when it disconnects, and
+//!   opened by the server for each reply.
+//! - Commands ([`Command`]): `PING`, `PUT key value [ttl]`, `GET key`,
+//!   `DEL key`, `SHUTDOWN`. A TTL runs on the queue's clock (virtual under
+//!   a twin).
+//! - **Urgent** requests go with [`URGENT_PRIORITY`], others with
+//!   [`NORMAL_PRIORITY`]; the queue hands out the highest priority first,
+//!   and a reply carries its request's priority, so urgent answers overtake
+//!   too.
 //!
-//! # What the server promises (the invariants the fuzzer checks)
+//! # What the server promises (what the fuzz model checks)
 //!
-//! - A frame that does not decode never causes a panic: if its header names
-//!   a client, that client gets a [`Status::BadRequest`] reply; otherwise
-//!   (too short, wrong magic) it is counted in [`Stats::unaddressable`].
-//! - Every addressable request gets **exactly one reply or one counted
-//!   drop**: a reply queue that stays full for [`Config::reply_timeout`] (or
-//!   at once with [`Config::nonblocking_replies`]) counts in
-//!   [`Stats::dropped_full`], a missing reply queue in
-//!   [`Stats::dropped_no_queue`], any other failure in
-//!   [`Stats::dropped_error`]. The server never blocks on a client forever.
-//! - Calls failing with [`Error::Interrupted`] or [`Error::OutOfMemory`]
-//!   are retried (up to [`Config::max_retries`] times, counted in
-//!   [`Stats::retries`]); a request taken from the queue is always answered
-//!   or dropped, never lost.
+//! - A frame that does not decode never causes a panic: if its header
+//!   names a client, that client gets [`Status::BadRequest`]; otherwise it
+//!   is counted in [`Stats::unaddressable`].
+//! - Every addressable frame gets **exactly one reply or one counted drop**
+//!   ([`Delivery`]): a reply queue full for [`Config::reply_timeout`] (at
+//!   once with [`Config::nonblocking_replies`]), missing, or failing. The
+//!   server never blocks on a client forever.
+//! - [`Error::Interrupted`] and [`Error::OutOfMemory`] are retried (up to
+//!   [`Config::max_retries`] times): a frame taken from the queue is always
+//!   answered or dropped, never lost.
 //! - After `SHUTDOWN` the server answers what is already queued with
 //!   [`Status::ShuttingDown`], then stops.
 //!
-//! # Wire format
+//! # Wire format (integers big-endian)
 //!
-//! Requests (all integers big-endian):
+//! Request: magic `b'Q'`, version 1, client id `u16`, request id `u32`,
+//! opcode `u8` (1 PING, 2 PUT, 3 GET, 4 DEL, 5 SHUTDOWN), key length `u8`
+//! (≤ [`MAX_KEY_LEN`]), value length `u16` (≤ [`MAX_VALUE_LEN`]), TTL in
+//! ms `u32` (PUT only; 0 = forever), key, value, nothing after. The first 8
+//! bytes are the *address*: whom to answer, with which id.
 //!
-//! | bytes | field |
-//! |---|---|
-//! | 0 | magic `b'Q'` |
-//! | 1 | version, 1 |
-//! | 2..4 | client id (`u16`): the reply goes to `<prefix>.reply.<id>` |
-//! | 4..8 | request id (`u32`), echoed in the reply |
-//! | 8 | opcode: 1 PING, 2 PUT, 3 GET, 4 DEL, 5 SHUTDOWN |
-//! | 9 | key length (≤ [`MAX_KEY_LEN`]) |
-//! | 10..12 | value length (≤ [`MAX_VALUE_LEN`]) |
-//! | 12..16 | TTL in milliseconds (PUT only; 0 = never expires) |
-//! | 16.. | key, then value; nothing after |
-//!
-//! Replies: magic `b'R'`, version 1, request id (`u32`), status (`u8`),
-//! value length (`u16`), value.
+//! Reply: magic `b'R'`, version 1, request id `u32`, status `u8`, value
+//! length `u16`, value.
 
-// Each user of this module uses part of it (the fuzz target never calls
-// `Server::run`), so unused items are expected here.
+// Each user of this module uses part of it.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -81,39 +67,30 @@ pub const VERSION: u8 = 1;
 pub const REQUEST_HEADER_LEN: usize = 16;
 /// Bytes of a reply before its value.
 pub const REPLY_HEADER_LEN: usize = 9;
-/// Bytes of the header that must be intact for the server to know whom to
-/// answer: magic, version, client id, request id.
+/// Bytes that must be intact for the server to know whom to answer.
 pub const ADDRESS_LEN: usize = 8;
 /// Longest key.
 pub const MAX_KEY_LEN: usize = 64;
 /// Longest value.
 pub const MAX_VALUE_LEN: usize = 256;
-/// Longest well-formed request frame.
-pub const MAX_REQUEST_LEN: usize = REQUEST_HEADER_LEN + MAX_KEY_LEN + MAX_VALUE_LEN;
-/// Longest reply frame, and the message size of every reply queue.
+/// Longest reply frame: the message size of every reply queue.
 pub const MAX_REPLY_LEN: usize = REPLY_HEADER_LEN + MAX_VALUE_LEN;
-/// Message size of the request queue: larger than [`MAX_REQUEST_LEN`] on
-/// purpose, so an oversized frame reaches the server and is answered with
-/// [`Status::BadRequest`] instead of failing in the client's send.
+/// Message size of the request queue: larger than the longest well-formed
+/// request on purpose, so an oversized frame reaches the server and is
+/// answered [`Status::BadRequest`].
 pub const REQUEST_QUEUE_MSG_LEN: usize = 512;
 /// Priority of ordinary requests (and their replies).
 pub const NORMAL_PRIORITY: u32 = 1;
-/// Priority of urgent requests (and their replies). Any priority at or
-/// above it counts as urgent in [`Stats::urgent`].
+/// Priority of urgent requests (and their replies).
 pub const URGENT_PRIORITY: u32 = 10;
 
-// ---------------------------------------------------------------------------
-// Frames
-// ---------------------------------------------------------------------------
-
 /// What a client asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Is the server alive? Answered with `OK "pong"`.
+    /// Answered `OK "pong"`.
     Ping,
-    /// Store `value` under `key`, replacing any previous value. With a
-    /// non-zero `ttl_ms` the entry expires that many milliseconds after the
-    /// server handled the PUT.
+    /// Store `value` under `key`; a non-zero `ttl_ms` expires it that long
+    /// after the server handled the PUT.
     Put {
         /// 1..=[`MAX_KEY_LEN`] bytes.
         key: Vec<u8>,
@@ -122,46 +99,27 @@ pub enum Command {
         /// Time to live in milliseconds; 0 keeps the entry forever.
         ttl_ms: u32,
     },
-    /// The value under `key`: `OK value`, or `NOT_FOUND`.
+    /// `OK value`, or `NOT_FOUND`.
     Get {
-        /// 1..=[`MAX_KEY_LEN`] bytes.
+        /// The key.
         key: Vec<u8>,
     },
-    /// Remove `key`: `OK` if it was there, `NOT_FOUND` otherwise.
+    /// `OK` if the key was there, `NOT_FOUND` otherwise.
     Del {
-        /// 1..=[`MAX_KEY_LEN`] bytes.
+        /// The key.
         key: Vec<u8>,
     },
-    /// Stop the server: answered `OK`; requests already queued are answered
-    /// with [`Status::ShuttingDown`], then the server stops.
+    /// Stop the server (see the module docs).
     Shutdown,
 }
 
-impl Command {
-    fn opcode(&self) -> u8 {
-        match self {
-            Command::Ping => 1,
-            Command::Put { .. } => 2,
-            Command::Get { .. } => 3,
-            Command::Del { .. } => 4,
-            Command::Shutdown => 5,
-        }
-    }
-}
-
 impl fmt::Display for Command {
-    /// `PING`, `PUT key "value" [ttl 500ms]`, `GET key`, `DEL key`,
-    /// `SHUTDOWN`, with keys and values shown as lossy UTF-8.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         match self {
             Command::Ping => f.write_str("PING"),
             Command::Put { key, value, ttl_ms } => {
-                write!(f, "PUT {} {:?}", text(key), text(value))?;
-                if *ttl_ms != 0 {
-                    write!(f, " ttl {ttl_ms}ms")?;
-                }
-                Ok(())
+                write!(f, "PUT {} {:?} ttl {ttl_ms}ms", text(key), text(value))
             }
             Command::Get { key } => write!(f, "GET {}", text(key)),
             Command::Del { key } => write!(f, "DEL {}", text(key)),
@@ -170,81 +128,51 @@ impl fmt::Display for Command {
     }
 }
 
-/// A request: who asks (`client`, which names the reply queue), its id (the
-/// reply echoes it) and the command.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A request: who asks (naming the reply queue), its id, the command.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// The client id: replies go to `<prefix>.reply.<client>`.
+    /// Replies go to `<prefix>.reply.<client>`.
     pub client: u16,
-    /// Chosen by the client; echoed in the reply.
+    /// Echoed in the reply.
     pub id: u32,
     /// What to do.
     pub command: Command,
 }
 
-/// Why a request frame was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Problem {
-    /// The opcode byte names no command.
-    UnknownOpcode(u8),
-    /// The frame's length is not the header plus the key and value lengths
-    /// it announces.
-    LengthMismatch,
-    /// The key is longer than [`MAX_KEY_LEN`].
-    KeyTooLong,
-    /// The value is longer than [`MAX_VALUE_LEN`].
-    ValueTooLong,
-    /// PUT, GET and DEL need a key.
-    MissingKey,
-    /// PING and SHUTDOWN take no key.
-    UnexpectedKey,
-    /// Only PUT takes a value.
-    UnexpectedValue,
-    /// Only PUT takes a TTL.
-    UnexpectedTtl,
-}
-
 /// A request frame that does not decode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Malformed {
-    /// Shorter than [`ADDRESS_LEN`] or with the wrong magic or version:
-    /// nothing in it can be trusted, not even whom to answer.
+    /// Shorter than [`ADDRESS_LEN`], or the wrong magic or version: not
+    /// even whom to answer can be trusted.
     Unaddressable,
-    /// The address is intact but the rest is not: the client gets a
-    /// [`Status::BadRequest`] reply.
+    /// The address is intact, the rest is not: answered `BAD_REQUEST`.
     Invalid {
-        /// The client the frame claims to come from.
+        /// The client the frame names.
         client: u16,
         /// The request id to echo.
         id: u32,
         /// What is wrong.
-        problem: Problem,
+        why: &'static str,
     },
 }
 
 impl Request {
-    /// The frame of this request. Panics if the key or value is too long
-    /// (a caller's bug: use [`Request::try_encode`] for untrusted data).
-    pub fn encode(&self) -> Vec<u8> {
-        self.try_encode().expect("key or value too long")
-    }
-
     /// The frame of this request, or `None` if its key or value is too long.
-    pub fn try_encode(&self) -> Option<Vec<u8>> {
-        let (key, value, ttl_ms): (&[u8], &[u8], u32) = match &self.command {
-            Command::Ping | Command::Shutdown => (&[], &[], 0),
-            Command::Put { key, value, ttl_ms } => (key, value, *ttl_ms),
-            Command::Get { key } | Command::Del { key } => (key, &[], 0),
+    pub fn encode(&self) -> Option<Vec<u8>> {
+        let (op, key, value, ttl_ms): (u8, &[u8], &[u8], u32) = match &self.command {
+            Command::Ping => (1, &[], &[], 0),
+            Command::Put { key, value, ttl_ms } => (2, key, value, *ttl_ms),
+            Command::Get { key } => (3, key, &[], 0),
+            Command::Del { key } => (4, key, &[], 0),
+            Command::Shutdown => (5, &[], &[], 0),
         };
         if key.len() > MAX_KEY_LEN || value.len() > MAX_VALUE_LEN {
             return None;
         }
-        let mut f = Vec::with_capacity(REQUEST_HEADER_LEN + key.len() + value.len());
-        f.extend_from_slice(&[REQUEST_MAGIC, VERSION]);
+        let mut f = vec![REQUEST_MAGIC, VERSION];
         f.extend_from_slice(&self.client.to_be_bytes());
         f.extend_from_slice(&self.id.to_be_bytes());
-        f.push(self.command.opcode());
-        f.push(key.len() as u8);
+        f.extend_from_slice(&[op, key.len() as u8]);
         f.extend_from_slice(&(value.len() as u16).to_be_bytes());
         f.extend_from_slice(&ttl_ms.to_be_bytes());
         f.extend_from_slice(key);
@@ -252,74 +180,48 @@ impl Request {
         Some(f)
     }
 
-    /// Decodes a frame. Total: any byte string gives a request or says why
-    /// not, and every accepted frame is exactly what [`Request::encode`]
-    /// makes of the result (one encoding per request).
+    /// Decodes a frame. Total: any bytes give a request or say why not, and
+    /// an accepted frame is exactly what [`Request::encode`] makes of the
+    /// result (one encoding per request).
     ///
     /// # Errors
     ///
-    /// [`Malformed`], checked in this order: the address
-    /// ([`Malformed::Unaddressable`]), then the opcode, the header length,
-    /// the key and value limits, the total length, and which fields the
-    /// command takes.
+    /// [`Malformed`]: the address first, then the rest.
     pub fn decode(frame: &[u8]) -> Result<Request, Malformed> {
         if frame.len() < ADDRESS_LEN || frame[0] != REQUEST_MAGIC || frame[1] != VERSION {
             return Err(Malformed::Unaddressable);
         }
         let client = u16::from_be_bytes([frame[2], frame[3]]);
         let id = u32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-        let bad = |problem| {
-            Err(Malformed::Invalid {
-                client,
-                id,
-                problem,
-            })
-        };
-        let Some(&opcode) = frame.get(8) else {
-            return bad(Problem::LengthMismatch);
-        };
-        if !(1..=5).contains(&opcode) {
-            return bad(Problem::UnknownOpcode(opcode));
-        }
+        let bad = |why| Err(Malformed::Invalid { client, id, why });
         if frame.len() < REQUEST_HEADER_LEN {
-            return bad(Problem::LengthMismatch);
+            return bad("short header");
         }
-        let key_len = usize::from(frame[9]);
+        let (op, key_len) = (frame[8], usize::from(frame[9]));
         let value_len = usize::from(u16::from_be_bytes([frame[10], frame[11]]));
         let ttl_ms = u32::from_be_bytes([frame[12], frame[13], frame[14], frame[15]]);
-        if key_len > MAX_KEY_LEN {
-            return bad(Problem::KeyTooLong);
+        if !(1..=5).contains(&op) {
+            return bad("unknown opcode");
         }
-        if value_len > MAX_VALUE_LEN {
-            return bad(Problem::ValueTooLong);
+        if key_len > MAX_KEY_LEN || value_len > MAX_VALUE_LEN {
+            return bad("key or value too long");
         }
         if frame.len() != REQUEST_HEADER_LEN + key_len + value_len {
-            return bad(Problem::LengthMismatch);
+            return bad("length mismatch");
         }
-        let key = &frame[REQUEST_HEADER_LEN..REQUEST_HEADER_LEN + key_len];
-        let value = &frame[REQUEST_HEADER_LEN + key_len..];
-        let takes_key = matches!(opcode, 2..=4);
-        if takes_key && key.is_empty() {
-            return bad(Problem::MissingKey);
+        let (key, value) = frame[REQUEST_HEADER_LEN..].split_at(key_len);
+        let (key, value) = (key.to_vec(), value.to_vec());
+        if matches!(op, 2..=4) == key.is_empty() {
+            return bad("a key where none belongs, or none where one must be");
         }
-        if !takes_key && !key.is_empty() {
-            return bad(Problem::UnexpectedKey);
+        if op != 2 && (!value.is_empty() || ttl_ms != 0) {
+            return bad("a value or TTL on a command other than PUT");
         }
-        if opcode != 2 && !value.is_empty() {
-            return bad(Problem::UnexpectedValue);
-        }
-        if opcode != 2 && ttl_ms != 0 {
-            return bad(Problem::UnexpectedTtl);
-        }
-        let command = match opcode {
+        let command = match op {
             1 => Command::Ping,
-            2 => Command::Put {
-                key: key.to_vec(),
-                value: value.to_vec(),
-                ttl_ms,
-            },
-            3 => Command::Get { key: key.to_vec() },
-            4 => Command::Del { key: key.to_vec() },
+            2 => Command::Put { key, value, ttl_ms },
+            3 => Command::Get { key },
+            4 => Command::Del { key },
             _ => Command::Shutdown,
         };
         Ok(Request {
@@ -331,114 +233,81 @@ impl Request {
 }
 
 /// How the server answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Done (GET: the value follows).
-    Ok,
-    /// GET or DEL of a key that is not there (or has expired).
-    NotFound,
+    Ok = 0,
+    /// GET or DEL of a key that is not there (or expired).
+    NotFound = 1,
     /// The frame did not decode ([`Malformed::Invalid`]).
-    BadRequest,
-    /// The server is shutting down and did not execute the request.
-    ShuttingDown,
+    BadRequest = 2,
+    /// Queued before a SHUTDOWN was served: not executed.
+    ShuttingDown = 3,
 }
 
-impl Status {
-    fn code(self) -> u8 {
-        match self {
-            Status::Ok => 0,
-            Status::NotFound => 1,
-            Status::BadRequest => 2,
-            Status::ShuttingDown => 3,
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Status> {
-        Some(match code {
-            0 => Status::Ok,
-            1 => Status::NotFound,
-            2 => Status::BadRequest,
-            3 => Status::ShuttingDown,
-            _ => return None,
-        })
-    }
-}
-
-/// A reply: the request id it answers, a status and a value (GET, PING).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A reply frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
-    /// The id of the request answered.
+    /// The request's id.
     pub id: u32,
     /// The outcome.
     pub status: Status,
-    /// The value (GET), `b"pong"` (PING), or empty.
+    /// GET's value, PING's `pong`; empty otherwise.
     pub value: Vec<u8>,
 }
 
 impl Reply {
-    fn new(id: u32, status: Status) -> Reply {
-        Reply {
-            id,
-            status,
-            value: Vec::new(),
-        }
-    }
-
-    /// The frame of this reply (at most [`MAX_REPLY_LEN`] bytes).
+    /// The frame of this reply.
     pub fn encode(&self) -> Vec<u8> {
-        assert!(self.value.len() <= MAX_VALUE_LEN, "reply value too long");
-        let mut f = Vec::with_capacity(REPLY_HEADER_LEN + self.value.len());
-        f.extend_from_slice(&[REPLY_MAGIC, VERSION]);
+        let mut f = vec![REPLY_MAGIC, VERSION];
         f.extend_from_slice(&self.id.to_be_bytes());
-        f.push(self.status.code());
+        f.push(self.status as u8);
         f.extend_from_slice(&(self.value.len() as u16).to_be_bytes());
         f.extend_from_slice(&self.value);
         f
     }
 
     /// Decodes a reply frame; `None` if it is not one.
-    pub fn decode(frame: &[u8]) -> Option<Reply> {
-        if frame.len() < REPLY_HEADER_LEN || frame[0] != REPLY_MAGIC || frame[1] != VERSION {
+    pub fn decode(f: &[u8]) -> Option<Reply> {
+        if f.len() < REPLY_HEADER_LEN || f[0] != REPLY_MAGIC || f[1] != VERSION {
             return None;
         }
-        let id = u32::from_be_bytes([frame[2], frame[3], frame[4], frame[5]]);
-        let status = Status::from_code(frame[6])?;
-        let len = usize::from(u16::from_be_bytes([frame[7], frame[8]]));
-        (frame.len() == REPLY_HEADER_LEN + len && len <= MAX_VALUE_LEN).then(|| Reply {
-            id,
+        let status = [
+            Status::Ok,
+            Status::NotFound,
+            Status::BadRequest,
+            Status::ShuttingDown,
+        ]
+        .get(usize::from(f[6]))
+        .copied()?;
+        let len = usize::from(u16::from_be_bytes([f[7], f[8]]));
+        (f.len() == REPLY_HEADER_LEN + len).then(|| Reply {
+            id: u32::from_be_bytes([f[2], f[3], f[4], f[5]]),
             status,
-            value: frame[REPLY_HEADER_LEN..].to_vec(),
+            value: f[REPLY_HEADER_LEN..].to_vec(),
         })
     }
 }
 
-// ---------------------------------------------------------------------------
-// Configuration and shared helpers
-// ---------------------------------------------------------------------------
-
 /// The service's settings, shared by the server and its clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Queue names start with this (`/svc`): `<prefix>.req` and
-    /// `<prefix>.reply.<client id>`.
+    /// Queue names start with this: `<prefix>.req`, `<prefix>.reply.<id>`.
     pub prefix: String,
-    /// Capacity of the request queue (≤ `msg_max`, 10 by default).
+    /// Capacity of the request queue (≤ `msg_max`).
     pub request_capacity: usize,
-    /// Capacity of each client's reply queue.
+    /// Capacity of each reply queue.
     pub reply_capacity: usize,
-    /// How long [`Server::serve_one`] waits for a request before returning
-    /// [`Step::Idle`] (blocking request handle only).
+    /// How long [`Server::serve_one`] waits for a request before
+    /// [`Step::Idle`].
     pub idle_timeout: Duration,
-    /// How long the server waits for room in a full reply queue before
-    /// dropping the reply.
+    /// How long the server waits for room in a full reply queue.
     pub reply_timeout: Duration,
     /// How long a client waits for room in a full request queue.
     pub request_timeout: Duration,
-    /// Open reply queues non-blocking: a full reply queue drops the reply at
-    /// once instead of waiting up to `reply_timeout`.
+    /// Open reply queues non-blocking: a full one drops the reply at once.
     pub nonblocking_replies: bool,
-    /// How many times a call failing with [`Error::Interrupted`] or
-    /// [`Error::OutOfMemory`] is retried before giving up.
+    /// Retries of a call failing with a transient error ([`is_transient`]).
     pub max_retries: u32,
 }
 
@@ -470,19 +339,19 @@ impl Config {
 }
 
 /// Failures worth retrying at once: a signal interrupted the call, or the
-/// kernel could not allocate memory for it. Neither changed any state.
+/// kernel lacked memory for it. Neither changed any state.
 pub fn is_transient(e: &Error) -> bool {
     matches!(e, Error::Interrupted | Error::OutOfMemory)
 }
 
-/// Runs `call`, retrying transient failures up to `max_retries` times;
-/// `retries` counts the retries made.
+/// Runs `call`, retrying transient failures up to `max` times, counting
+/// the retries in `retries`.
 fn retrying<T>(
-    max_retries: u32,
+    max: u32,
     retries: &mut u64,
     mut call: impl FnMut() -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let mut left = max_retries;
+    let mut left = max;
     loop {
         match call() {
             Err(e) if is_transient(&e) && left > 0 => {
@@ -494,129 +363,48 @@ fn retrying<T>(
     }
 }
 
-/// `now + d`, or no deadline when that overflows.
-fn deadline_after(now: SystemTime, d: Duration) -> Option<SystemTime> {
-    now.checked_add(d)
-}
-
-// ---------------------------------------------------------------------------
-// The key-value store
-// ---------------------------------------------------------------------------
-
-/// The server's state: keys with values and optional expiry times.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Store {
-    entries: BTreeMap<Vec<u8>, (Vec<u8>, Option<SystemTime>)>,
-}
-
-impl Store {
-    fn live(expires: Option<SystemTime>, now: SystemTime) -> bool {
-        expires.is_none_or(|t| now < t)
-    }
-
-    /// Stores `value` under `key`, expiring at `expires` (if any).
-    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>, expires: Option<SystemTime>) {
-        self.entries.insert(key, (value, expires));
-    }
-
-    /// The value under `key` at time `now`.
-    pub fn get(&self, key: &[u8], now: SystemTime) -> Option<&[u8]> {
-        match self.entries.get(key) {
-            Some((v, exp)) if Self::live(*exp, now) => Some(v),
-            _ => None,
-        }
-    }
-
-    /// Removes `key`; whether it was there (and alive) at `now`.
-    pub fn del(&mut self, key: &[u8], now: SystemTime) -> bool {
-        self.entries
-            .remove(key)
-            .is_some_and(|(_, exp)| Self::live(exp, now))
-    }
-
-    /// Drops expired entries (memory only: lookups already ignore them).
-    pub fn purge(&mut self, now: SystemTime) {
-        self.entries.retain(|_, (_, exp)| Self::live(*exp, now));
-    }
-
-    /// The entries alive at `now`.
-    pub fn snapshot(&self, now: SystemTime) -> BTreeMap<Vec<u8>, Vec<u8>> {
-        self.entries
-            .iter()
-            .filter(|(_, (_, exp))| Self::live(*exp, now))
-            .map(|(k, (v, _))| (k.clone(), v.clone()))
-            .collect()
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The server
-// ---------------------------------------------------------------------------
-
-/// What the server counted. Every addressable frame taken from the queue
-/// ends in exactly one of `replies_sent`, `dropped_full`,
-/// `dropped_no_queue` and `dropped_error`; every unaddressable one in
-/// `unaddressable`.
+/// What the server counted: every addressable frame it took ends in exactly
+/// one of `replies_sent`, `dropped`; every other one in `unaddressable`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Frames taken from the request queue.
     pub received: u64,
-    /// Of those, sent with a priority ≥ [`URGENT_PRIORITY`].
-    pub urgent: u64,
-    /// Frames that did not decode (answered with `BAD_REQUEST` when
-    /// addressable).
+    /// Frames that did not decode (answered `BAD_REQUEST` if addressable).
     pub malformed: u64,
-    /// Malformed frames with no usable address: nobody to answer.
+    /// Malformed frames with nobody to answer.
     pub unaddressable: u64,
     /// Replies delivered to a reply queue.
     pub replies_sent: u64,
-    /// Replies dropped because the reply queue stayed full.
-    pub dropped_full: u64,
-    /// Replies dropped because the client's reply queue does not exist.
-    pub dropped_no_queue: u64,
-    /// Replies dropped for any other error (after retries).
-    pub dropped_error: u64,
-    /// Calls retried after [`Error::Interrupted`] or [`Error::OutOfMemory`].
+    /// Replies not delivered ([`Delivery`] says why).
+    pub dropped: u64,
+    /// Calls retried after a transient failure.
     pub retries: u64,
 }
 
-/// Why a reply was not delivered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DropReason {
-    /// The reply queue stayed full ([`Error::WouldBlock`] or
-    /// [`Error::TimedOut`]).
-    QueueFull,
-    /// The client's reply queue does not exist (it disconnected, or never
-    /// was).
-    NoReplyQueue,
-    /// Opening the reply queue failed otherwise.
-    OpenFailed(Error),
-    /// Sending the reply failed otherwise (retries exhausted included).
-    SendFailed(Error),
-}
-
-/// What happened to the reply of a frame.
+/// What happened to the answer of one frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     /// In the client's reply queue.
     Sent,
-    /// Not delivered, and counted.
-    Dropped(DropReason),
-    /// The frame named nobody to answer.
+    /// Dropped: the reply queue stayed full.
+    Full,
+    /// Dropped: the client's reply queue does not exist.
+    NoQueue,
+    /// Dropped: opening or sending failed otherwise.
+    Failed(Error),
+    /// Nobody to answer: the frame was [`Malformed::Unaddressable`].
     Unaddressable,
 }
 
 /// One frame the server handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
-    /// The server's clock when it handled the frame (TTLs count from here).
-    pub at: SystemTime,
-    /// The priority the frame was sent with (the reply's priority).
-    pub priority: u32,
+    /// Whom it answered, and the request id: `None` if unaddressable.
+    pub to: Option<(u16, u32)>,
     /// The decoded request, or why it did not decode.
     pub request: Result<Request, Malformed>,
-    /// The answer, if the frame was addressable.
-    pub reply: Option<Reply>,
+    /// The frame's priority (the reply's).
+    pub priority: u32,
     /// Where the answer went.
     pub delivery: Delivery,
 }
@@ -624,181 +412,102 @@ pub struct Served {
 /// The result of [`Server::serve_one`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// No request arrived in time (or the handle is non-blocking and the
-    /// queue is empty).
+    /// No request came within the idle timeout.
     Idle,
     /// One frame was handled.
     Served(Box<Served>),
-    /// The server was shut down and has answered everything that was queued.
+    /// Shut down, and everything queued was answered.
     Stopped,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Running,
-    /// SHUTDOWN received: answering what is queued, without waiting.
-    Draining,
-    Stopped,
-}
-
-/// The server: owns the request queue, the store and the counters.
+/// The server: the request queue, the store and the counters.
 pub struct Server<N: Namespace> {
     ns: N,
     config: Config,
     requests: N::Queue,
-    store: Store,
+    /// Key → (value, expiry).
+    store: BTreeMap<Vec<u8>, (Vec<u8>, Option<SystemTime>)>,
     stats: Stats,
-    state: State,
+    /// A SHUTDOWN was served: answering what is queued, without waiting.
+    draining: bool,
     buf: Vec<u8>,
 }
 
-impl<N: Namespace> fmt::Debug for Server<N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server")
-            .field("config", &self.config)
-            .field("state", &self.state)
-            .field("stats", &self.stats)
-            .finish_non_exhaustive()
-    }
-}
-
 impl<N: Namespace> Server<N> {
-    /// Creates (or reuses) the request queue and starts in the running state.
+    /// Creates (or reuses) the request queue.
     ///
     /// # Errors
     ///
-    /// Opening the request queue failed (after retrying transient failures).
+    /// Opening it failed (after retrying transient failures).
     pub fn start(ns: N, config: Config) -> Result<Self, Error> {
         let opts = OpenOptions::read_only()
             .create()
             .mode(0o622)
             .capacity(config.request_capacity)
             .max_msg_len(REQUEST_QUEUE_MSG_LEN);
-        let mut retries = 0;
-        let requests = retrying(config.max_retries, &mut retries, || {
+        let mut stats = Stats::default();
+        let requests = retrying(config.max_retries, &mut stats.retries, || {
             ns.open(&config.request_queue(), &opts)
         })?;
-        // An existing queue keeps its own message size: size the buffer
-        // from the queue, not from what we would have created.
-        let msg_len = requests.attributes()?.max_msg_len;
+        // An existing queue keeps its own message size.
+        let len = requests.attributes()?.max_msg_len;
         Ok(Server {
             ns,
             config,
             requests,
-            store: Store::default(),
-            stats: Stats {
-                retries,
-                ..Stats::default()
-            },
-            state: State::Running,
-            buf: vec![0; msg_len],
+            store: BTreeMap::new(),
+            stats,
+            draining: false,
+            buf: vec![0; len],
         })
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// The counters so far.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    pub fn stats(&self) -> Stats {
+        self.stats
     }
 
-    /// The key-value state.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// The server's clock (the request queue's).
-    pub fn now(&self) -> SystemTime {
-        self.requests.now()
-    }
-
-    /// Requests waiting in the request queue.
+    /// Takes one frame (the oldest of the highest priority), executes it and
+    /// answers it.
     ///
     /// # Errors
     ///
-    /// As [`MessageQueue::attributes`].
-    pub fn queued(&self) -> Result<usize, Error> {
-        Ok(self.requests.attributes()?.current_messages)
-    }
-
-    /// Whether a SHUTDOWN was served.
-    pub fn is_shutting_down(&self) -> bool {
-        self.state != State::Running
-    }
-
-    /// Makes the request handle non-blocking (an empty queue makes
-    /// [`serve_one`](Server::serve_one) return [`Step::Idle`] at once) or
-    /// blocking (it waits up to [`Config::idle_timeout`]).
-    ///
-    /// Returns the flag it had before.
-    ///
-    /// # Errors
-    ///
-    /// As [`MessageQueue::set_nonblocking`].
-    pub fn set_nonblocking(&self, on: bool) -> Result<bool, Error> {
-        self.requests.set_nonblocking(on)
-    }
-
-    /// Opens reply queues non-blocking (see [`Config::nonblocking_replies`]).
-    pub fn set_nonblocking_replies(&mut self, on: bool) {
-        self.config.nonblocking_replies = on;
-    }
-
-    /// Takes one frame from the request queue (the oldest of the highest
-    /// priority), executes it and answers it.
-    ///
-    /// # Errors
-    ///
-    /// Only an unexpected failure of the request queue itself; everything
-    /// about a client (bad frame, missing or full reply queue) is counted,
-    /// not returned.
+    /// Only an unexpected failure of the request queue itself: everything
+    /// about a client is counted, not returned.
     pub fn serve_one(&mut self) -> Result<Step, Error> {
-        let received = match self.state {
-            State::Stopped => return Ok(Step::Stopped),
-            State::Draining => match self.requests.try_receive(&mut self.buf) {
-                Ok(r) => r,
-                Err(Error::WouldBlock) => {
-                    self.state = State::Stopped;
-                    return Ok(Step::Stopped);
+        let (requests, buf) = (&self.requests, &mut self.buf);
+        let received = if self.draining {
+            match requests.try_receive(buf) {
+                Err(Error::WouldBlock) => return Ok(Step::Stopped),
+                r => r?,
+            }
+        } else {
+            let deadline = requests.now().checked_add(self.config.idle_timeout);
+            match retrying(self.config.max_retries, &mut self.stats.retries, || {
+                requests.receive_deadline(buf, deadline)
+            }) {
+                Err(Error::WouldBlock | Error::TimedOut | Error::Interrupted) => {
+                    let now = self.requests.now(); // idle: forget expired keys
+                    self.store.retain(|_, (_, exp)| exp.is_none_or(|t| now < t));
+                    return Ok(Step::Idle);
                 }
-                Err(e) => return Err(e),
-            },
-            State::Running => {
-                let deadline = deadline_after(self.requests.now(), self.config.idle_timeout);
-                let (requests, buf) = (&self.requests, &mut self.buf);
-                match retrying(self.config.max_retries, &mut self.stats.retries, || {
-                    requests.receive_deadline(buf, deadline)
-                }) {
-                    Ok(r) => r,
-                    Err(Error::WouldBlock | Error::TimedOut | Error::Interrupted) => {
-                        // Nothing to do: a good moment to forget expired keys.
-                        self.store.purge(self.requests.now());
-                        return Ok(Step::Idle);
-                    }
-                    Err(e) => return Err(e),
-                }
+                r => r?,
             }
         };
         Ok(Step::Served(Box::new(self.handle(received))))
     }
 
-    /// Serves until shut down (and drained).
+    /// Serves until shut down and drained.
     ///
     /// # Errors
     ///
     /// As [`serve_one`](Server::serve_one).
     pub fn run(&mut self) -> Result<Stats, Error> {
-        loop {
-            if self.serve_one()? == Step::Stopped {
-                return Ok(self.stats);
-            }
-        }
+        while self.serve_one()? != Step::Stopped {}
+        Ok(self.stats)
     }
 
-    /// Unlinks the request queue: clients can no longer reach this server.
+    /// Unlinks the request queue.
     ///
     /// # Errors
     ///
@@ -808,121 +517,112 @@ impl<N: Namespace> Server<N> {
     }
 
     fn handle(&mut self, r: Received) -> Served {
-        let at = self.requests.now();
         self.stats.received += 1;
-        if r.priority >= URGENT_PRIORITY {
-            self.stats.urgent += 1;
-        }
         let request = Request::decode(&self.buf[..r.len]);
-        let (client, reply) = match &request {
-            Ok(req) => (Some(req.client), Some(self.execute(req, at))),
+        let (to, reply) = match &request {
+            Ok(req) => (Some((req.client, req.id)), self.execute(req)),
             Err(Malformed::Invalid { client, id, .. }) => {
                 self.stats.malformed += 1;
-                (Some(*client), Some(Reply::new(*id, Status::BadRequest)))
+                let reply = Reply {
+                    id: *id,
+                    status: Status::BadRequest,
+                    value: Vec::new(),
+                };
+                (Some((*client, *id)), reply)
             }
             Err(Malformed::Unaddressable) => {
                 self.stats.malformed += 1;
                 self.stats.unaddressable += 1;
-                (None, None)
+                let delivery = Delivery::Unaddressable;
+                return Served {
+                    to: None,
+                    request,
+                    priority: r.priority,
+                    delivery,
+                };
             }
         };
-        let delivery = match (client, &reply) {
-            (Some(client), Some(reply)) => self.deliver(client, &reply.encode(), r.priority),
-            _ => Delivery::Unaddressable,
-        };
+        let client = to.map_or(0, |(c, _)| c);
+        let delivery = self.deliver(client, &reply.encode(), r.priority);
+        match delivery {
+            Delivery::Sent => self.stats.replies_sent += 1,
+            _ => self.stats.dropped += 1,
+        }
         Served {
-            at,
-            priority: r.priority,
+            to,
             request,
-            reply,
+            priority: r.priority,
             delivery,
         }
     }
 
-    fn execute(&mut self, req: &Request, now: SystemTime) -> Reply {
-        if self.state != State::Running {
-            return Reply::new(req.id, Status::ShuttingDown);
-        }
-        let found = |found: bool| if found { Status::Ok } else { Status::NotFound };
-        match &req.command {
-            Command::Ping => Reply {
-                id: req.id,
-                status: Status::Ok,
-                value: b"pong".to_vec(),
-            },
+    fn execute(&mut self, req: &Request) -> Reply {
+        let now = self.requests.now();
+        let (status, value) = match &req.command {
+            _ if self.draining => (Status::ShuttingDown, Vec::new()),
+            Command::Ping => (Status::Ok, b"pong".to_vec()),
             Command::Put { key, value, ttl_ms } => {
-                let expires = match ttl_ms {
-                    0 => None,
-                    ms => deadline_after(now, Duration::from_millis(u64::from(*ms))),
+                let ttl = Duration::from_millis(u64::from(*ttl_ms));
+                let expires = (*ttl_ms != 0).then(|| now.checked_add(ttl)).flatten();
+                self.store.insert(key.clone(), (value.clone(), expires));
+                (Status::Ok, Vec::new())
+            }
+            Command::Get { key } | Command::Del { key } => {
+                let live = match self.store.get(key) {
+                    Some((v, exp)) if exp.is_none_or(|t| now < t) => Some(v.clone()),
+                    _ => None,
                 };
-                self.store.put(key.clone(), value.clone(), expires);
-                Reply::new(req.id, Status::Ok)
+                let is_get = matches!(req.command, Command::Get { .. });
+                if !is_get {
+                    self.store.remove(key);
+                }
+                match live {
+                    Some(v) if is_get => (Status::Ok, v),
+                    Some(_) => (Status::Ok, Vec::new()),
+                    None => (Status::NotFound, Vec::new()),
+                }
             }
-            Command::Get { key } => match self.store.get(key, now) {
-                Some(v) => Reply {
-                    id: req.id,
-                    status: Status::Ok,
-                    value: v.to_vec(),
-                },
-                None => Reply::new(req.id, Status::NotFound),
-            },
-            Command::Del { key } => Reply::new(req.id, found(self.store.del(key, now))),
             Command::Shutdown => {
-                self.state = State::Draining;
-                Reply::new(req.id, Status::Ok)
+                self.draining = true;
+                (Status::Ok, Vec::new())
             }
+        };
+        Reply {
+            id: req.id,
+            status,
+            value,
         }
     }
 
-    /// Sends `frame` to `client`'s reply queue, never waiting longer than
-    /// the reply timeout. The queue is opened per reply, so a client that
-    /// disconnects and reconnects (a new queue under the same name) is
-    /// always answered on its current queue.
+    /// Sends `frame` to `client`'s reply queue, waiting at most the reply
+    /// timeout. Opened per reply, so a client that reconnects (a new queue
+    /// under the same name) is answered on its current queue.
     fn deliver(&mut self, client: u16, frame: &[u8], priority: u32) -> Delivery {
         let mut opts = OpenOptions::write_only();
         if self.config.nonblocking_replies {
             opts = opts.nonblocking();
         }
-        let name = self.config.reply_queue(client);
-        let ns = &self.ns;
-        let opened = retrying(self.config.max_retries, &mut self.stats.retries, || {
-            ns.open(&name, &opts)
-        });
-        let queue = match opened {
+        let (ns, name, max) = (
+            &self.ns,
+            self.config.reply_queue(client),
+            self.config.max_retries,
+        );
+        let queue = match retrying(max, &mut self.stats.retries, || ns.open(&name, &opts)) {
             Ok(q) => q,
-            Err(Error::NotFound { .. }) => {
-                self.stats.dropped_no_queue += 1;
-                return Delivery::Dropped(DropReason::NoReplyQueue);
-            }
-            Err(e) => {
-                self.stats.dropped_error += 1;
-                return Delivery::Dropped(DropReason::OpenFailed(e));
-            }
+            Err(Error::NotFound { .. }) => return Delivery::NoQueue,
+            Err(e) => return Delivery::Failed(e),
         };
-        // One absolute deadline for all attempts: retries never extend it.
-        let deadline = deadline_after(queue.now(), self.config.reply_timeout);
-        match retrying(self.config.max_retries, &mut self.stats.retries, || {
+        // One deadline for all attempts: retries never extend it.
+        let deadline = queue.now().checked_add(self.config.reply_timeout);
+        match retrying(max, &mut self.stats.retries, || {
             queue.send_deadline(frame, priority, deadline)
         }) {
-            Ok(()) => {
-                self.stats.replies_sent += 1;
-                Delivery::Sent
-            }
-            Err(Error::WouldBlock | Error::TimedOut) => {
-                self.stats.dropped_full += 1;
-                Delivery::Dropped(DropReason::QueueFull)
-            }
-            Err(e) => {
-                self.stats.dropped_error += 1;
-                Delivery::Dropped(DropReason::SendFailed(e))
-            }
+            Ok(()) => Delivery::Sent,
+            Err(Error::WouldBlock | Error::TimedOut) => Delivery::Full,
+            Err(e) => Delivery::Failed(e),
         }
     }
 }
-
-// ---------------------------------------------------------------------------
-// The client
-// ---------------------------------------------------------------------------
 
 /// A client: a handle on the request queue and its own reply queue.
 pub struct Client<N: Namespace> {
@@ -932,32 +632,22 @@ pub struct Client<N: Namespace> {
     requests: N::Queue,
     replies: N::Queue,
     next_request: u32,
-    retries: u64,
     buf: Vec<u8>,
 }
 
-impl<N: Namespace> fmt::Debug for Client<N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("id", &self.id)
-            .field("next_request", &self.next_request)
-            .finish_non_exhaustive()
-    }
-}
-
 impl<N: Namespace> Client<N> {
-    /// Opens the request queue (the server must be started) and creates
-    /// this client's reply queue (it must not exist).
+    /// Opens the request queue (the server must be started) and creates this
+    /// client's reply queue (it must not exist).
     ///
     /// # Errors
     ///
     /// [`Error::NotFound`] when no server runs; [`Error::AlreadyExists`]
     /// when a client with this id is connected; any other open failure
-    /// (after retrying transient ones), in which case no reply queue is
-    /// left behind.
+    /// (after retries), in which case no reply queue is left behind.
     pub fn connect(ns: N, id: u16, config: &Config) -> Result<Self, Error> {
         let mut retries = 0;
-        let requests = retrying(config.max_retries, &mut retries, || {
+        let max = config.max_retries;
+        let requests = retrying(max, &mut retries, || {
             ns.open(&config.request_queue(), &OpenOptions::write_only())
         })?;
         let opts = OpenOptions::read_only()
@@ -966,19 +656,13 @@ impl<N: Namespace> Client<N> {
             .capacity(config.reply_capacity)
             .max_msg_len(MAX_REPLY_LEN);
         let name = config.reply_queue(id);
-        let replies = match retrying(config.max_retries, &mut retries, || ns.open(&name, &opts)) {
-            Ok(q) => q,
-            Err(e) => {
-                // Linux can fail a create *after* making the queue (ENFILE
-                // from the last step of `mq_open`). Do not leave it behind:
-                // the server would answer into a queue nobody reads, and
-                // the next connect would find the name taken.
-                if !matches!(e, Error::AlreadyExists { .. }) {
-                    let _ = ns.unlink(&name);
-                }
-                return Err(e);
+        let replies = retrying(max, &mut retries, || ns.open(&name, &opts)).inspect_err(|e| {
+            // Linux can fail a create *after* making the queue (ENFILE from
+            // the last step of `mq_open`): leave nothing behind.
+            if !matches!(e, Error::AlreadyExists { .. }) {
+                let _ = ns.unlink(&name);
             }
-        };
+        })?;
         Ok(Client {
             ns,
             config: config.clone(),
@@ -986,7 +670,6 @@ impl<N: Namespace> Client<N> {
             requests,
             replies,
             next_request: 1,
-            retries,
             buf: vec![0; MAX_REPLY_LEN],
         })
     }
@@ -996,30 +679,14 @@ impl<N: Namespace> Client<N> {
         self.id
     }
 
-    /// The id the next [`send`](Client::send) will use.
-    pub fn next_request_id(&self) -> u32 {
-        self.next_request
+    /// Sets the id the next request gets (a reconnecting client continues
+    /// its numbering, so a late reply to its earlier life is recognisable).
+    pub fn set_next_request_id(&mut self, id: u32) {
+        self.next_request = id;
     }
 
-    /// Calls retried after transient failures.
-    pub fn retries(&self) -> u64 {
-        self.retries
-    }
-
-    /// Replies waiting in this client's reply queue.
-    ///
-    /// # Errors
-    ///
-    /// As [`MessageQueue::attributes`].
-    pub fn queued_replies(&self) -> Result<usize, Error> {
-        Ok(self.replies.attributes()?.current_messages)
-    }
-
-    /// Makes the request handle non-blocking (a full request queue fails at
-    /// once with [`Error::WouldBlock`]) or blocking (waits up to
-    /// [`Config::request_timeout`]).
-    ///
-    /// Returns the flag it had before.
+    /// Makes the request handle non-blocking (a full request queue fails
+    /// sends at once with [`Error::WouldBlock`]); returns the old flag.
     ///
     /// # Errors
     ///
@@ -1028,95 +695,64 @@ impl<N: Namespace> Client<N> {
         self.requests.set_nonblocking(on)
     }
 
-    /// Makes the reply handle non-blocking or blocking (see
-    /// [`wait_reply`](Client::wait_reply)).
-    ///
-    /// Returns the flag it had before.
+    /// Sends `command` (urgent: with [`URGENT_PRIORITY`]); returns the request
+    /// id its reply will carry.
     ///
     /// # Errors
     ///
-    /// As [`MessageQueue::set_nonblocking`].
-    pub fn set_nonblocking_replies(&self, on: bool) -> Result<bool, Error> {
-        self.replies.set_nonblocking(on)
-    }
-
-    /// Sends `command` (urgent: with [`URGENT_PRIORITY`]) and returns the
-    /// request id the reply will carry. Waits at most
-    /// [`Config::request_timeout`] for room in the request queue.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::MessageTooLong`] if the key or value is too long;
-    /// [`Error::TimedOut`] / [`Error::WouldBlock`] when the request queue
-    /// stayed full; any other send failure (after retrying transient ones).
+    /// [`Error::MessageTooLong`] for a key or value over the limits; as
+    /// [`send_frame`](Client::send_frame) otherwise.
     pub fn send(&mut self, command: Command, urgent: bool) -> Result<u32, Error> {
         let id = self.next_request;
-        self.next_request = self.next_request.wrapping_add(1);
+        let len = match &command {
+            Command::Put { key, value, .. } => REQUEST_HEADER_LEN + key.len() + value.len(),
+            Command::Get { key } | Command::Del { key } => REQUEST_HEADER_LEN + key.len(),
+            Command::Ping | Command::Shutdown => REQUEST_HEADER_LEN,
+        };
         let request = Request {
             client: self.id,
             id,
             command,
         };
-        let Some(frame) = request.try_encode() else {
-            let len = match &request.command {
-                Command::Put { key, value, .. } => REQUEST_HEADER_LEN + key.len() + value.len(),
-                Command::Get { key } | Command::Del { key } => REQUEST_HEADER_LEN + key.len(),
-                Command::Ping | Command::Shutdown => REQUEST_HEADER_LEN,
-            };
-            return Err(Error::MessageTooLong {
-                len,
-                limit: MAX_REQUEST_LEN,
-            });
-        };
+        let limit = REQUEST_HEADER_LEN + MAX_KEY_LEN + MAX_VALUE_LEN;
+        let frame = request
+            .encode()
+            .ok_or(Error::MessageTooLong { len, limit })?;
         let priority = if urgent {
             URGENT_PRIORITY
         } else {
             NORMAL_PRIORITY
         };
         self.send_frame(&frame, priority)?;
+        self.next_request = id.wrapping_add(1);
         Ok(id)
     }
 
-    /// Sends any frame with any priority, as [`send`](Client::send) does:
-    /// for tests that need malformed requests.
+    /// Sends any frame with any priority (malformed ones too), waiting at
+    /// most [`Config::request_timeout`] for room.
     ///
     /// # Errors
     ///
-    /// As [`send`](Client::send), plus [`Error::InvalidPriority`].
+    /// [`Error::TimedOut`] / [`Error::WouldBlock`] when the request queue
+    /// stayed full; any other send failure (after retries).
     pub fn send_frame(&mut self, frame: &[u8], priority: u32) -> Result<(), Error> {
-        let deadline = deadline_after(self.requests.now(), self.config.request_timeout);
-        let requests = &self.requests;
-        retrying(self.config.max_retries, &mut self.retries, || {
-            requests.send_deadline(frame, priority, deadline)
-        })
+        let deadline = self.requests.now().checked_add(self.config.request_timeout);
+        let (q, max) = (&self.requests, self.config.max_retries);
+        retrying(max, &mut 0, || q.send_deadline(frame, priority, deadline))
     }
 
-    /// The next reply if one is waiting, with its priority.
+    /// The next reply and its priority, waiting at most `timeout`; `None`
+    /// if none came.
     ///
     /// # Errors
     ///
     /// A receive failure, or [`Error::Os`] (`EBADMSG`) for a frame that is
     /// not a reply.
-    pub fn try_reply(&mut self) -> Result<Option<(Reply, u32)>, Error> {
-        self.reply_until(Some(std::time::UNIX_EPOCH))
-    }
-
-    /// The next reply, waiting at most `timeout` (a non-blocking reply
-    /// handle does not wait); `None` if none came.
-    ///
-    /// # Errors
-    ///
-    /// As [`try_reply`](Client::try_reply).
     pub fn wait_reply(&mut self, timeout: Duration) -> Result<Option<(Reply, u32)>, Error> {
-        self.reply_until(deadline_after(self.replies.now(), timeout))
-    }
-
-    fn reply_until(&mut self, deadline: Option<SystemTime>) -> Result<Option<(Reply, u32)>, Error> {
-        let (replies, buf) = (&self.replies, &mut self.buf);
-        match retrying(self.config.max_retries, &mut self.retries, || {
-            replies.receive_deadline(buf, deadline)
-        }) {
-            Ok(r) => Reply::decode(&self.buf[..r.len])
+        let deadline = self.replies.now().checked_add(timeout);
+        let (q, buf, max) = (&self.replies, &mut self.buf, self.config.max_retries);
+        match retrying(max, &mut 0, || q.receive_deadline(buf, deadline)) {
+            Ok(r) => Reply::decode(&buf[..r.len])
                 .map(|reply| Some((reply, r.priority)))
                 .ok_or(Error::Os { errno: 74 }), // EBADMSG
             Err(Error::WouldBlock | Error::TimedOut) => Ok(None),
@@ -1124,7 +760,7 @@ impl<N: Namespace> Client<N> {
         }
     }
 
-    /// Sends `command` and waits up to `timeout` for its reply, discarding
+    /// Sends `command` and waits up to `timeout` for its reply, skipping
     /// replies to earlier requests (answers that came too late).
     ///
     /// # Errors
@@ -1137,18 +773,21 @@ impl<N: Namespace> Client<N> {
         timeout: Duration,
     ) -> Result<Reply, Error> {
         let id = self.send(command, urgent)?;
-        let deadline = deadline_after(self.replies.now(), timeout);
+        let until = self.replies.now().checked_add(timeout);
         loop {
-            match self.reply_until(deadline)? {
+            let left = until.map_or(Duration::MAX, |t| {
+                t.duration_since(self.replies.now()).unwrap_or_default()
+            });
+            match self.wait_reply(left)? {
                 Some((reply, _)) if reply.id == id => return Ok(reply),
-                Some(_) => continue,
+                Some(_) => {}
                 None => return Err(Error::TimedOut),
             }
         }
     }
 
     /// Unlinks this client's reply queue: replies still on their way are
-    /// dropped by the server (counted in [`Stats::dropped_no_queue`]).
+    /// dropped by the server ([`Delivery::NoQueue`]).
     ///
     /// # Errors
     ///

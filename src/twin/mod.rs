@@ -34,6 +34,7 @@ mod identity;
 mod process;
 mod queue;
 mod sched;
+mod shared;
 mod sim;
 mod trace;
 mod world;
@@ -224,6 +225,30 @@ impl Twin {
     /// `RLIMIT_MSGQUEUE` bytes currently charged to `uid` in this namespace.
     pub fn charged_bytes(&self, uid: u32) -> u64 {
         self.world.charged_bytes(uid)
+    }
+
+    /// A value of type `T` kept in this namespace: one per type, the same
+    /// for every clone, process and participant of the namespace, made with
+    /// `T::default()` on first use and dropped with the namespace. For test
+    /// models that several simulated peers update and a final check reads
+    /// (the fuzz kit's clients keep their ledger here); put a `Mutex` or
+    /// atomics inside for mutation.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use mqtwin::twin::Twin;
+    ///
+    /// #[derive(Default)]
+    /// struct Sent(AtomicU64);
+    ///
+    /// let ns = Twin::new();
+    /// let peer = ns.process(ns.credentials().clone());
+    /// peer.shared::<Sent>().0.fetch_add(2, Ordering::Relaxed);
+    /// assert_eq!(ns.shared::<Sent>().0.load(Ordering::Relaxed), 2); // one namespace, one value
+    /// assert_eq!(Twin::new().shared::<Sent>().0.load(Ordering::Relaxed), 0); // another namespace
+    /// ```
+    pub fn shared<T: Default + Send + Sync + 'static>(&self) -> std::sync::Arc<T> {
+        self.world.shared.get_or_default::<T>()
     }
 
     /// Callers currently blocked in this namespace: in a send, a receive or

@@ -14,6 +14,7 @@ use super::clock::Clock;
 use super::fault::{FaultPlan, FaultSite, Faults};
 use super::identity::Credentials;
 use super::queue::{QueueMeta, QueueShared};
+use super::shared::SharedValues;
 use super::sim::SimCore;
 use super::trace::TraceEvent;
 
@@ -57,6 +58,8 @@ pub(crate) struct World {
     faults: Option<Mutex<Faults>>,
     trace: Option<Mutex<Vec<TraceEvent>>>,
     next_pid: Mutex<u32>,
+    /// What tests keep in the namespace (`Twin::shared`).
+    pub(crate) shared: SharedValues,
     /// The scheduler, in deterministic mode.
     pub(crate) sim: Option<Arc<SimCore>>,
 }
@@ -74,6 +77,7 @@ impl World {
             faults: faults.map(|p| Mutex::new(Faults::new(p))),
             trace: trace.then(|| Mutex::new(Vec::new())),
             next_pid: Mutex::new(100),
+            shared: SharedValues::default(),
             table: Mutex::default(),
             blocked: Arc::new(Mutex::new(Blocked::default())),
             blocked_changed: Condvar::new(),
