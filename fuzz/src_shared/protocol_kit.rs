@@ -627,6 +627,15 @@ fn check(ns: &Twin) -> Result<(), String> {
             return Err(format!("read a reply to {key:?}, which the server dropped"));
         }
     }
+    // Transient failures are retried without limit, so a reply can only
+    // fail on what a failing open injects and a retry cannot fix.
+    for (key, (delivery, _)) in &book.served {
+        if let Delivery::Failed(e) = delivery {
+            if !matches!(e, Error::ResourceLimit | Error::Os { errno: 23 }) {
+                return Err(format!("the reply to {key:?} was dropped for {e:?}"));
+            }
+        }
+    }
     for key in &book.given_up {
         if book.served[key].0 == Delivery::Sent {
             return Err(format!(
