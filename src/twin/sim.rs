@@ -199,6 +199,35 @@ impl Sim {
         }
     }
 
+    /// From a participant: sleeps `duration` of the twin's virtual time, a
+    /// blocking point (the others run meanwhile; when every participant
+    /// waits, time jumps). What `std::thread::sleep` is to a real program:
+    /// a real sleep in a participant would stall the run instead.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ns = mqtwin::twin::Twin::builder().deterministic(1).build();
+    /// let sim = ns.sim().expect("deterministic");
+    /// let (start, s, clock) = (ns.now(), sim.clone(), ns.clone());
+    /// let slept = sim.spawn(move || { s.sleep(Duration::from_secs(90)); clock.now() });
+    /// assert_eq!(slept.join().unwrap(), start + Duration::from_secs(90)); // at once
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When called by a thread that is not a participant (nothing could
+    /// wake it).
+    pub fn sleep(&self, duration: std::time::Duration) {
+        self.core.may_block();
+        let until = crate::deadline::saturating_add(self.world.clock.now(), duration);
+        self.core.point(|| format!("sleep({duration:?})"));
+        while self.world.clock.now() < until {
+            let world = Arc::clone(&self.world);
+            self.core
+                .block(Arc::new(move || world.clock.now() >= until), Some(until));
+        }
+    }
+
     /// The seed in use (`MQTWIN_SEED` overrides the builder's).
     pub fn seed(&self) -> u64 {
         self.core.seed()
