@@ -41,8 +41,11 @@ pub fn defaults() -> hello::Config {
 /// One run: what the demo prints, whether every check passed, and the
 /// twin's trace.
 pub struct Demo {
+    /// The lines the demo prints.
     pub output: String,
+    /// Whether every check passed.
     pub ok: bool,
+    /// The twin's trace.
     pub trace: String,
 }
 
