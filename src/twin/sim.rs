@@ -55,8 +55,9 @@ use super::world::World;
 ///   threads wait) until the process ends.
 /// - Determinism covers what goes through the twin. A participant that
 ///   blocks on anything else (a channel, a lock held by another
-///   participant, `sleep`) stalls the run; reads of the real clock, other
-///   threads and I/O outside the twin are not replayed.
+///   participant, `std::thread::sleep`: use [`Sim::sleep`]) stalls the
+///   run; reads of the real clock, other threads and I/O outside the twin
+///   are not replayed.
 /// - A failed run (a participant panicked, or a deadlock) prints the seed,
 ///   a replay recipe (`MQTWIN_SEED=…` or `MQTWIN_SCHEDULE=…`) and the last
 ///   calls when tracing; the other participants are unwound one by one.
