@@ -12,7 +12,8 @@
 //! interleavings really vary (and that the comparison can fail).
 //!
 //! Adding a case is one line in [`cases`] (with a `#[path]` include of an
-//! example that exposes `run(seed)`).
+//! example that exposes `run(seed)`). The included `examples/unit_test.rs`
+//! brings its own five `#[test]`s along; they run here too.
 //!
 //! Not covered, and why:
 //!
@@ -80,6 +81,9 @@ fn cases() -> Vec<Case> {
             assert!(all, "{out}");
             format!("{out}\n{traces}")
         }),
+        // An example exposing `pub fn run(seed: u64) -> String` (output and
+        // trace) is one line, after its `#[path]` include at the top:
+        // ("example protocol_server", protocol_server::run),
     ];
     macro_rules! scenario_cases {
         ($($name:ident),* $(,)?) => {
@@ -183,5 +187,7 @@ fn every_case_is_named_once() {
     names.sort();
     names.dedup();
     assert_eq!(names.len(), n);
-    assert_eq!(n, 5 + 10, "five examples and ten scenarios");
+    let scenarios = names.iter().filter(|n| n.starts_with("scenario ")).count();
+    assert_eq!(scenarios, 10, "every scenario of tests/scenarios.rs");
+    assert!(n - scenarios >= 5, "the five twin examples, at least");
 }
