@@ -9,6 +9,10 @@
 //! It runs on the twin, so it works anywhere (macOS too). To run it against
 //! the real queues on Linux, pass `mqtwin::posix::Kernel` instead of the
 //! twin to `run` (and `Kernel.unlink(QUEUE)` when done): nothing else changes.
+//!
+//! Unlike the other twin examples it is not deterministic, and cannot be made
+//! so honestly: tokio tasks are not participants of a deterministic twin and
+//! its idle timer runs on tokio's clock (see `docs/testing.md`).
 
 use std::time::Duration;
 

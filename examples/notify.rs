@@ -6,20 +6,20 @@
 //! signal to the process; on the twin it lands in the simulated process's
 //! signal inbox (`Twin::take_signals`).
 //!
+//! The twin is deterministic: the story runs as a participant of a seeded
+//! simulation, and so does the `SIGEV_THREAD` callback, so every run prints
+//! the same lines.
+//!
 //! Run: `cargo run --example notify`
 
 use std::sync::mpsc;
-use std::time::Duration;
 
 use mqtwin::twin::{Credentials, Twin};
 use mqtwin::{Error, MessageQueue, Namespace, Notify, OpenOptions};
 
-fn main() -> Result<(), Error> {
-    // umask 0, so the 0o622 mode below is kept as given.
-    let ns = Twin::with_credentials(Credentials {
-        umask: 0,
-        ..Credentials::default()
-    });
+/// The three forms, in one participant; returns the lines to print.
+fn story(ns: &Twin, callback_ran: mpsc::Sender<String>) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
     // Mode 0o622: the producer (another user) may write.
     let consumer = ns.open(
         "/events",
@@ -38,10 +38,10 @@ fn main() -> Result<(), Error> {
     assert_eq!(consumer.notify(Notify::None), Err(Error::Busy));
     producer.send(b"one", 0)?;
     consumer.receive(&mut buf)?;
-    println!(
+    out.push(format!(
         "none:   registration consumed silently; registering again: {:?}",
         consumer.notify(Notify::None)
-    );
+    ));
     consumer.cancel_notify()?;
 
     // 2. Notify::Signal: SIGUSR1 with a value; the kernel fills in the sender.
@@ -51,10 +51,10 @@ fn main() -> Result<(), Error> {
     })?;
     producer.send(b"two", 0)?;
     let sig = ns.take_signals().pop().expect("a signal was delivered");
-    println!(
+    out.push(format!(
         "signal: signo {} code {} (SI_MESGQ) value {:#x} from pid {} uid {}",
         sig.signal, sig.code, sig.value, sig.pid, sig.uid
-    );
+    ));
     assert_eq!((sig.pid, sig.uid), (producer_process.pid(), 2000));
     // Non-empty queue: a second send fires nothing (and it was one-shot anyway).
     producer.send(b"three", 0)?;
@@ -62,16 +62,45 @@ fn main() -> Result<(), Error> {
     consumer.receive(&mut buf)?;
     consumer.receive(&mut buf)?;
 
-    // 3. Notify::Thread: a callback on a new thread, like SIGEV_THREAD.
-    let (tx, rx) = mpsc::channel();
+    // 3. Notify::Thread: a callback on a new thread, like SIGEV_THREAD (on a
+    // deterministic twin, a new participant).
     consumer.notify(Notify::thread(move || {
-        let _ = tx.send(std::thread::current().name().map(str::to_owned));
+        let _ = callback_ran.send("the callback ran".to_owned());
     }))?;
     producer.send(b"four", 0)?;
-    let thread = rx
-        .recv_timeout(Duration::from_secs(2))
-        .expect("callback ran");
-    println!("thread: callback ran on thread {thread:?}");
-    println!("all three forms fired exactly once");
+    Ok(out)
+}
+
+/// One deterministic run (`MQTWIN_SEED` overrides `seed`): the lines the
+/// example prints and the twin's trace.
+pub fn run(seed: u64) -> Result<(String, String), Error> {
+    // umask 0, so the 0o622 mode is kept as given.
+    let ns = Twin::builder()
+        .credentials(Credentials {
+            umask: 0,
+            ..Credentials::default()
+        })
+        .deterministic(seed)
+        .trace()
+        .build();
+    let sim = ns.sim().expect("built deterministic");
+    let (tx, rx) = mpsc::channel();
+    let app = ns.clone();
+    let mut out = sim
+        .spawn(move || story(&app, tx))
+        .join()
+        .expect("the run completes")?;
+    // The run ended when every participant had, the callback's included.
+    let ran = rx.try_recv().expect("the callback ran");
+    assert!(rx.try_recv().is_err(), "exactly once");
+    out.push(format!("thread: {ran}, as a participant of the simulation"));
+    out.push("all three forms fired exactly once".to_owned());
+    Ok((out.join("\n"), ns.trace_dump()))
+}
+
+#[allow(dead_code)] // tests/determinism.rs includes this file as a module
+fn main() -> Result<(), Error> {
+    let (out, _trace) = run(2024)?;
+    println!("{out}");
     Ok(())
 }

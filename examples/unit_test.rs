@@ -6,6 +6,8 @@
 //! [`Namespace`] trait, so production passes it the kernel
 //! (`mqtwin::posix::Kernel`, Linux) and tests pass it a fresh
 //! [`Twin`]: no kernel queues, no unique names, no cleanup, any OS.
+//! (`cargo run` runs its checks on deterministic twins, each check a
+//! participant of a seeded simulation, so it prints the same every run.)
 //!
 //! ```text
 //! cargo run --example unit_test     # runs a few checks and prints them
@@ -106,35 +108,62 @@ fn drain<N: Namespace>(ns: &N, name: &str) -> Result<Vec<(String, u32)>, Error> 
     }
 }
 
-/// Runs `scenario` on a fresh twin, printing its title, then ✓ or ✗.
-fn check(title: &str, scenario: impl FnOnce(&Twin) -> Result<bool, Error>) -> bool {
-    println!("• {title}");
-    let pass = match scenario(&Twin::new()) {
-        Ok(true) => true,
-        Ok(false) => false,
+/// A check's body: runs as a participant of a fresh deterministic twin,
+/// writing what it sees to the lines; `Ok(true)` when all is as expected.
+type Scenario = fn(&Twin, &mut Vec<String>) -> Result<bool, Error>;
+
+/// Runs `scenario` on a fresh deterministic twin seeded with `seed`
+/// (`MQTWIN_SEED` overrides it), writing its title, then ✓ or ✗, to `out`
+/// and the twin's trace to `traces`.
+fn check(
+    seed: u64,
+    title: &str,
+    scenario: Scenario,
+    out: &mut Vec<String>,
+    traces: &mut String,
+) -> bool {
+    out.push(format!("• {title}"));
+    let ns = Twin::builder().deterministic(seed).trace().build();
+    let sim = ns.sim().expect("built deterministic");
+    let twin = ns.clone();
+    let (result, lines) = sim
+        .spawn(move || {
+            let mut lines = Vec::new();
+            (scenario(&twin, &mut lines), lines)
+        })
+        .join()
+        .unwrap_or_else(|e| panic!("{e}"));
+    out.extend(lines);
+    let pass = match result {
+        Ok(pass) => pass,
         Err(e) => {
-            println!("    unexpected error: {e}");
+            out.push(format!("    unexpected error: {e}"));
             false
         }
     };
-    println!(
+    out.push(format!(
         "  {}\n",
         if pass {
             "✓ as expected"
         } else {
             "✗ NOT as expected"
         }
-    );
+    ));
+    traces.push_str(&ns.trace_dump());
     pass
 }
 
-/// Runs a few scenarios on fresh twins and prints what happened.
-fn main() -> ExitCode {
-    println!("Checking forward_urgent(ns, \"/in\", \"/out\", 5) on fresh twins:\n");
-    let results = [
-        check(
+/// Runs a few checks, each on a fresh deterministic twin seeded with
+/// `seed`: the lines the example prints, the twins' traces, and whether
+/// every check passed.
+pub fn run(seed: u64) -> (String, String, bool) {
+    let mut out =
+        vec!["Checking forward_urgent(ns, \"/in\", \"/out\", 5) on fresh twins:\n".to_owned()];
+    let mut traces = String::new();
+    let checks: [(&str, Scenario); 4] = [
+        (
             "urgent messages are forwarded, highest priority first",
-            |ns| {
+            |ns, out| {
                 let input = [
                     ("disk 81%", 1),
                     ("disk full", 9),
@@ -142,11 +171,11 @@ fn main() -> ExitCode {
                     ("cpu 60%", 2),
                 ];
                 fill(ns, "/in", &input)?;
-                println!("    /in:    {input:?}");
+                out.push(format!("    /in:    {input:?}"));
                 let report = forward_urgent(ns, "/in", "/out", 5)?;
-                let out = drain(ns, "/out")?;
-                println!("    report: {report:?}");
-                println!("    /out:   {out:?}");
+                let got = drain(ns, "/out")?;
+                out.push(format!("    report: {report:?}"));
+                out.push(format!("    /out:   {got:?}"));
                 let expected = [("disk full".to_owned(), 9), ("fan slow".to_owned(), 5)];
                 Ok(report
                     == Forwarded {
@@ -154,12 +183,12 @@ fn main() -> ExitCode {
                         skipped: 2,
                         overflowed: 0,
                     }
-                    && out == expected)
+                    && got == expected)
             },
         ),
-        check(
+        (
             "a full output queue (capacity 1) drops what does not fit",
-            |ns| {
+            |ns, out| {
                 ns.open(
                     "/out",
                     &OpenOptions::read_write()
@@ -169,7 +198,7 @@ fn main() -> ExitCode {
                 )?;
                 fill(ns, "/in", &[("a", 7), ("b", 7), ("c", 7)])?;
                 let report = forward_urgent(ns, "/in", "/out", 5)?;
-                println!("    report: {report:?}");
+                out.push(format!("    report: {report:?}"));
                 Ok(report
                     == Forwarded {
                         forwarded: 1,
@@ -178,17 +207,52 @@ fn main() -> ExitCode {
                     })
             },
         ),
-        check(
+        (
             "a missing input queue is an error, not an empty drain",
-            |ns| {
+            |ns, out| {
                 let result = forward_urgent(ns, "/in", "/out", 5);
-                println!("    result: {result:?}");
+                out.push(format!("    result: {result:?}"));
                 Ok(result == Err(Error::NotFound { name: "/in".into() }))
             },
         ),
+        (
+            "a consumer blocked in receive gets the forwarded message",
+            |ns, out| {
+                // The consumer is another participant; the seed decides
+                // who runs when, and wait_blocked (not a sleep) waits for it.
+                fill(ns, "/in", &[("page the on-call", 9)])?;
+                let q = ns.open("/out", &OpenOptions::read_only().create())?;
+                let sim = ns.sim().expect("deterministic");
+                let consumer = sim.spawn(move || {
+                    let mut buf = vec![0u8; 8192];
+                    q.receive(&mut buf).map(|r| {
+                        (
+                            String::from_utf8_lossy(&buf[..r.len]).into_owned(),
+                            r.priority,
+                        )
+                    })
+                });
+                ns.wait_blocked(1);
+                let report = forward_urgent(ns, "/in", "/out", 5)?;
+                let got = consumer.join().expect("the run completes")?;
+                out.push(format!("    report: {report:?}; the consumer got {got:?}"));
+                Ok(report.forwarded == 1 && got == ("page the on-call".to_owned(), 9))
+            },
+        ),
     ];
+    let mut all = true;
+    for (title, scenario) in checks {
+        all &= check(seed, title, scenario, &mut out, &mut traces);
+    }
+    (out.join("\n"), traces, all)
+}
 
-    if results.iter().all(|&pass| pass) {
+/// Runs the checks and prints what happened.
+#[allow(dead_code)] // tests/determinism.rs includes this file as a module
+fn main() -> ExitCode {
+    let (out, _traces, all) = run(2024);
+    println!("{out}");
+    if all {
         println!("All checks passed. The same checks as #[test]s: cargo test --example unit_test");
         ExitCode::SUCCESS
     } else {

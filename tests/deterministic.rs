@@ -439,3 +439,55 @@ fn a_participant_may_join_another() {
         }
     });
 }
+
+#[test]
+fn sim_sleep_is_virtual_time_and_a_blocking_point() {
+    guard(|| {
+        let run = |seed| {
+            let ns = Twin::builder().deterministic(seed).trace().build();
+            let sim = ns.sim().unwrap();
+            let start = ns.now();
+            let q = ns.open("/q", &opts(4)).unwrap();
+            let real = Instant::now();
+            // A sender that sleeps between sends, a receiver that times
+            // out when a pause is longer than its patience.
+            let (tx, s) = (q.try_clone().unwrap(), sim.clone());
+            sim.spawn(move || {
+                for secs in [5u64, 18] {
+                    s.sleep(Duration::from_secs(secs));
+                    tx.send(&[secs as u8], 0).unwrap();
+                }
+            });
+            let rx = sim.spawn(move || {
+                let mut got = Vec::new();
+                for _ in 0..3 {
+                    let mut buf = [0u8; 64];
+                    let r = q.receive_timeout(&mut buf, Duration::from_secs(10));
+                    got.push((r.map(|_| buf[0]), q.now()));
+                }
+                got
+            });
+            let got = rx.join().unwrap();
+            assert!(real.elapsed() < Duration::from_secs(10), "no real sleep");
+            let at = |s| start + Duration::from_secs(s);
+            // 5: the first message; 15: a timeout (the sender sleeps until 23); 23: the second.
+            assert_eq!(
+                got,
+                [
+                    (Ok(5), at(5)),
+                    (Err(Error::TimedOut), at(15)),
+                    (Ok(18), at(23))
+                ]
+            );
+            ns.trace_dump()
+        };
+        for seed in 0..3 {
+            assert_eq!(run(seed), run(seed));
+        }
+        // Only a participant may sleep: nothing would wake the test's thread.
+        let ns = Twin::builder().deterministic(0).build();
+        let sim = ns.sim().unwrap();
+        let r = std::panic::catch_unwind(|| sim.sleep(Duration::from_secs(1)));
+        assert!(r.is_err());
+    });
+}

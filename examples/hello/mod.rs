@@ -24,7 +24,7 @@
 #![allow(dead_code)]
 
 use std::fmt;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use mqtwin::{Error, MessageQueue, Namespace, OpenOptions};
 
@@ -175,12 +175,32 @@ fn deadline(q: &impl MessageQueue, config: &Config) -> Option<SystemTime> {
     config.timeout.map(|t| q.now() + t)
 }
 
-/// Prints one line of a role's log, with the time since it started.
-fn log(role: &str, started: Instant, what: fmt::Arguments<'_>) {
-    println!(
-        "[{role:<8} +{:.2}s] {what}",
-        started.elapsed().as_secs_f64()
-    );
+/// What a role does besides queue calls: pause between two sends, and
+/// write its log lines. [`Env::real`] sleeps and prints (the kernel
+/// examples); the twin demo pauses on the twin's virtual time and collects
+/// the lines, so that a run can be compared with another.
+pub struct Env {
+    /// Waits this long (between two sends).
+    pub pause: Box<dyn Fn(Duration) + Send + Sync>,
+    /// Writes one log line.
+    pub log: Box<dyn Fn(String) + Send + Sync>,
+}
+
+impl Env {
+    /// `std::thread::sleep` and stdout.
+    pub fn real() -> Env {
+        Env {
+            pause: Box::new(std::thread::sleep),
+            log: Box::new(|line| println!("{line}")),
+        }
+    }
+}
+
+/// Writes one line of a role's log, with the time since it started on the
+/// backend's clock.
+fn log(env: &Env, role: &str, started: SystemTime, now: SystemTime, what: fmt::Arguments<'_>) {
+    let since = now.duration_since(started).unwrap_or_default();
+    (env.log)(format!("[{role:<8} +{:.2}s] {what}", since.as_secs_f64()));
 }
 
 /// Sends `config.count` hello messages to `config.queue` in `ns`, one every
@@ -192,12 +212,23 @@ fn log(role: &str, started: Instant, what: fmt::Arguments<'_>) {
 /// Any error from opening the queue or sending; [`Error::TimedOut`] when the
 /// queue stayed full past `config.timeout` (nobody is receiving).
 pub fn run_sender<N: Namespace>(ns: &N, config: &Config) -> Result<(), Error> {
-    let started = Instant::now();
+    run_sender_in(ns, config, &Env::real())
+}
+
+/// [`run_sender`], pausing and logging through `env`.
+///
+/// # Errors
+///
+/// As [`run_sender`].
+pub fn run_sender_in<N: Namespace>(ns: &N, config: &Config, env: &Env) -> Result<(), Error> {
+    let started = ns.now();
     let q = ns.open(&config.queue, &options(OpenOptions::write_only()))?;
     let attrs = q.attributes()?;
     log(
+        env,
         "sender",
         started,
+        ns.now(),
         format_args!(
             "opened {} for writing (capacity {}, messages up to {} bytes)",
             config.queue, attrs.capacity, attrs.max_msg_len
@@ -206,20 +237,24 @@ pub fn run_sender<N: Namespace>(ns: &N, config: &Config) -> Result<(), Error> {
     let deadline = deadline(&q, config);
     for n in 1..=config.count {
         if n > 1 {
-            std::thread::sleep(config.interval);
+            (env.pause)(config.interval);
         }
         let msg = message(n);
         // Logged before the call, so the receiver's line never comes first.
         log(
+            env,
             "sender",
             started,
+            ns.now(),
             format_args!("sending  {msg:?} (priority {})", config.priority),
         );
         q.send_deadline(msg.as_bytes(), config.priority, deadline)?;
     }
     log(
+        env,
         "sender",
         started,
+        ns.now(),
         format_args!("done, {} messages sent", config.count),
     );
     Ok(())
@@ -237,9 +272,22 @@ pub fn run_sender<N: Namespace>(ns: &N, config: &Config) -> Result<(), Error> {
 /// Any error from opening the queue or receiving; [`Error::TimedOut`] when
 /// the messages had not all arrived `config.timeout` after the start.
 pub fn run_receiver<N: Namespace>(ns: &N, config: &Config) -> Result<Vec<(String, u32)>, Error> {
-    let started = Instant::now();
+    run_receiver_in(ns, config, &Env::real())
+}
+
+/// [`run_receiver`], logging through `env`.
+///
+/// # Errors
+///
+/// As [`run_receiver`].
+pub fn run_receiver_in<N: Namespace>(
+    ns: &N,
+    config: &Config,
+    env: &Env,
+) -> Result<Vec<(String, u32)>, Error> {
+    let started = ns.now();
     let q = ns.open(&config.queue, &options(OpenOptions::read_only()))?;
-    let received = receive_all(&q, config, started);
+    let received = receive_all(&q, config, env, started);
     // Unlink whatever happened; the queue itself lives on until both sides
     // have closed their handles. `NotFound`: someone else already did it.
     let unlinked = match ns.unlink(&config.queue) {
@@ -249,8 +297,10 @@ pub fn run_receiver<N: Namespace>(ns: &N, config: &Config) -> Result<Vec<(String
     let received = received?;
     unlinked?;
     log(
+        env,
         "receiver",
         started,
+        ns.now(),
         format_args!(
             "done, {} messages received; unlinked {}",
             received.len(),
@@ -263,12 +313,15 @@ pub fn run_receiver<N: Namespace>(ns: &N, config: &Config) -> Result<Vec<(String
 fn receive_all(
     q: &impl MessageQueue,
     config: &Config,
-    started: Instant,
+    env: &Env,
+    started: SystemTime,
 ) -> Result<Vec<(String, u32)>, Error> {
     let attrs = q.attributes()?;
     log(
+        env,
         "receiver",
         started,
+        q.now(),
         format_args!(
             "opened {} for reading, waiting for {} messages{}",
             config.queue,
@@ -288,8 +341,10 @@ fn receive_all(
         let got = q.receive_deadline(&mut buf, deadline)?;
         let text = String::from_utf8_lossy(&buf[..got.len]).into_owned();
         log(
+            env,
             "receiver",
             started,
+            q.now(),
             format_args!("received {text:?} (priority {})", got.priority),
         );
         received.push((text, got.priority));

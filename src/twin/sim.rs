@@ -55,8 +55,9 @@ use super::world::World;
 ///   threads wait) until the process ends.
 /// - Determinism covers what goes through the twin. A participant that
 ///   blocks on anything else (a channel, a lock held by another
-///   participant, `sleep`) stalls the run; reads of the real clock, other
-///   threads and I/O outside the twin are not replayed.
+///   participant, `std::thread::sleep`: use [`Sim::sleep`]) stalls the
+///   run; reads of the real clock, other threads and I/O outside the twin
+///   are not replayed.
 /// - A failed run (a participant panicked, or a deadlock) prints the seed,
 ///   a replay recipe (`MQTWIN_SEED=…` or `MQTWIN_SCHEDULE=…`) and the last
 ///   calls when tracing; the other participants are unwound one by one.
@@ -196,6 +197,35 @@ impl Sim {
         match self.core.run() {
             (None, _) => Ok(()),
             (Some(f), fresh) => Err(self.error(f, fresh)),
+        }
+    }
+
+    /// From a participant: sleeps `duration` of the twin's virtual time, a
+    /// blocking point (the others run meanwhile; when every participant
+    /// waits, time jumps). What `std::thread::sleep` is to a real program:
+    /// a real sleep in a participant would stall the run instead.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ns = mqtwin::twin::Twin::builder().deterministic(1).build();
+    /// let sim = ns.sim().expect("deterministic");
+    /// let (start, s, clock) = (ns.now(), sim.clone(), ns.clone());
+    /// let slept = sim.spawn(move || { s.sleep(Duration::from_secs(90)); clock.now() });
+    /// assert_eq!(slept.join().unwrap(), start + Duration::from_secs(90)); // at once
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When called by a thread that is not a participant (nothing could
+    /// wake it).
+    pub fn sleep(&self, duration: std::time::Duration) {
+        self.core.may_block();
+        let until = crate::deadline::saturating_add(self.world.clock.now(), duration);
+        self.core.point(|| format!("sleep({duration:?})"));
+        while self.world.clock.now() < until {
+            let world = Arc::clone(&self.world);
+            self.core
+                .block(Arc::new(move || world.clock.now() >= until), Some(until));
         }
     }
 
