@@ -36,6 +36,7 @@ use mqtwin::twin::{Sim, Twin};
 use mqtwin::{Error, Namespace};
 use protocol::{Client, Command, Config, Delivery, Reply, Server, Status, Step};
 
+#[allow(dead_code)] // tests/determinism.rs includes this file as a module
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (log, result) = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {

@@ -36,6 +36,8 @@ use mqtwin::twin::seeds;
 mod fault_injection;
 #[path = "../examples/notify.rs"]
 mod notify;
+#[path = "../examples/protocol_server.rs"]
+mod protocol_server;
 #[path = "../examples/twin_demo.rs"]
 mod twin_demo;
 #[path = "../examples/unit_test.rs"]
@@ -81,9 +83,11 @@ fn cases() -> Vec<Case> {
             assert!(all, "{out}");
             format!("{out}\n{traces}")
         }),
-        // An example exposing `pub fn run(seed: u64) -> String` (output and
-        // trace) is one line, after its `#[path]` include at the top:
-        // ("example protocol_server", protocol_server::run),
+        ("example protocol_server", |seed| {
+            let (log, result, trace) = protocol_server::run(seed);
+            assert_eq!(result, Ok(()), "{log}");
+            format!("{log}\n{trace}")
+        }),
     ];
     macro_rules! scenario_cases {
         ($($name:ident),* $(,)?) => {
@@ -101,6 +105,7 @@ fn cases() -> Vec<Case> {
 const VARYING: &[&str] = &[
     "example fault_injection",
     "example twin_demo",
+    "example protocol_server",
     "scenario timeouts_expire_among_receivers",
     "scenario send_racing_try_receive_while_receiver_blocked",
 ];

@@ -407,8 +407,9 @@ impl Peer {
         Ok(())
     }
 
-    /// A well-formed request corrupted in its header (after the address),
-    /// cut short, or made unaddressable; checked against the decoder and
+    /// A well-formed request cut short, with trailing bytes, with a length
+    /// off by one or any header byte changed (after the address), or made
+    /// unaddressable; checked against the decoder and
     /// answered `BAD_REQUEST` (or nothing, if unaddressable).
     fn corrupt(&mut self, u: &mut Unstructured<'_>) -> Result<(), String> {
         let id = self.client_next_id();
@@ -430,10 +431,25 @@ impl Peer {
         .encode()
         .unwrap_or_default();
         let at = u.int_in_range(0..=255usize).unwrap_or(0);
-        match u.int_in_range(0..=2u8).unwrap_or(0) {
+        let mask = u.int_in_range(1..=255u8).unwrap_or(1);
+        match u.int_in_range(0..=4u8).unwrap_or(0) {
+            // Cut short, after the address.
             0 => frame.truncate(ADDRESS_LEN + at % (frame.len() - ADDRESS_LEN)),
-            1 => frame[ADDRESS_LEN + at % 8] ^= u.int_in_range(1..=255u8).unwrap_or(1),
-            _ => frame[at % 2] ^= 0x80, // the magic or the version
+            // Trailing bytes.
+            1 => frame.extend(std::iter::repeat_n(mask, 1 + at % 3)),
+            // The key length (byte 9) or the value length (byte 11) off by one.
+            2 => {
+                let i = [9, 11][at % 2];
+                frame[i] = if mask & 1 == 0 {
+                    frame[i].wrapping_add(1)
+                } else {
+                    frame[i].wrapping_sub(1)
+                };
+            }
+            // Any header byte after the address, any change.
+            3 => frame[ADDRESS_LEN + at % 8] ^= mask,
+            // The magic or the version: unaddressable.
+            _ => frame[at % 2] ^= 0x80,
         }
         let priority = u.int_in_range(0..=15u32).unwrap_or(0);
         match Request::decode(&frame) {
@@ -584,10 +600,17 @@ fn stop(ns: &Twin) {
     }
     .encode()
     .unwrap_or_default();
+    // The request queue may be full for a while; not for an hour.
+    let give_up = ns.now() + PATIENCE;
     while !c
         .send(&frame, URGENT_PRIORITY, Some((id, Expect::Call)))
         .expect("SHUTDOWN")
-    {}
+    {
+        assert!(
+            ns.now() < give_up,
+            "the server took no request for {PATIENCE:?}"
+        );
+    }
     match c
         .await_reply(Some(id), PATIENCE)
         .expect("the SHUTDOWN reply")
