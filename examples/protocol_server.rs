@@ -117,8 +117,10 @@ trait Spawner {
     ) -> Box<dyn FnOnce() -> Result<T, String>>;
 }
 
+#[cfg(all(target_os = "linux", feature = "posix"))]
 struct OsThreads;
 
+#[cfg(all(target_os = "linux", feature = "posix"))]
 impl Spawner for OsThreads {
     fn spawn<T: Send + 'static>(
         &self,

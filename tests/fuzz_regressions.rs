@@ -16,6 +16,12 @@
 //! To keep a new input (a crash you fixed, or an interesting corpus entry),
 //! copy it into the target's directory; see `docs/fuzzing.md`.
 
+// Without either feature there is nothing to replay here (the helpers stay).
+#![cfg_attr(
+    not(any(feature = "arbitrary", feature = "fuzzkit")),
+    allow(dead_code, unused_imports)
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
