@@ -166,11 +166,12 @@ fn buffer(q: &impl MessageQueue, name: &str) -> Result<Vec<u8>, Failure> {
     Ok(vec![0; attrs.max_msg_len])
 }
 
-/// `receive`: takes one message off the queue and prints it.
+/// `receive`: takes one message off the queue and prints it (or, if the
+/// output fails, puts it back).
 ///
 /// # Errors
 ///
-/// The open or the receive failed (or timed out).
+/// The open or the receive failed (or timed out), or the output failed.
 pub fn receive<N: Namespace>(
     ns: &N,
     name: &str,
@@ -181,20 +182,51 @@ pub fn receive<N: Namespace>(
     let q = open(ns, name, &OpenOptions::read_only())?;
     let mut buf = buffer(&q, name)?;
     let got = receive_one(&q, name, &mut buf, timeout)?;
-    writeln!(
-        out,
-        "{}",
-        payload::describe(got.priority, &buf[..got.len], format)
-    )?;
-    Ok(())
+    print_or_put_back(ns, name, &buf[..got.len], got.priority, format, out)
 }
 
-/// `watch`: prints every message as it arrives, until interrupted or after
-/// `count` messages.
+/// Prints a message taken from `name`. If the output fails (e.g. the
+/// reader of a pipe left, as `| head -1` does), the message would be lost:
+/// it is sent back to the queue (behind the others of its priority, without
+/// waiting), and the error says whether that worked.
 ///
 /// # Errors
 ///
-/// The open or a receive failed.
+/// The output failed.
+fn print_or_put_back<N: Namespace>(
+    ns: &N,
+    name: &str,
+    msg: &[u8],
+    priority: u32,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let printed =
+        writeln!(out, "{}", payload::describe(priority, msg, format)).and_then(|()| out.flush());
+    let Err(e) = printed else {
+        return Ok(());
+    };
+    let back = ns
+        .open(name, &OpenOptions::write_only().nonblocking())
+        .and_then(|q| q.send(msg, priority));
+    Err(Failure::Other(match back {
+        Ok(()) => format!(
+            "cannot write the output: {e}; the message was put back on {name} \
+             (behind the others of priority {priority})"
+        ),
+        Err(b) => format!(
+            "cannot write the output: {e}; the message is lost (putting it back on \
+             {name} failed: {b})"
+        ),
+    }))
+}
+
+/// `watch`: prints every message as it arrives, until interrupted or after
+/// `count` messages. A message whose printing fails goes back to the queue.
+///
+/// # Errors
+///
+/// The open, a receive or the output failed.
 pub fn watch<N: Namespace>(
     ns: &N,
     name: &str,
@@ -207,12 +239,7 @@ pub fn watch<N: Namespace>(
     let mut seen = 0u64;
     while count.is_none_or(|c| seen < c) {
         let got = receive_one(&q, name, &mut buf, None)?;
-        writeln!(
-            out,
-            "{}",
-            payload::describe(got.priority, &buf[..got.len], format)
-        )?;
-        out.flush()?;
+        print_or_put_back(ns, name, &buf[..got.len], got.priority, format, out)?;
         seen += 1;
     }
     Ok(())
@@ -258,4 +285,66 @@ pub fn print_stat(
         writeln!(out, "  {label:<12} {value}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqtwin::twin::Twin;
+
+    /// An output whose reader has gone.
+    struct ClosedPipe;
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_message_that_cannot_be_printed_goes_back_to_the_queue() {
+        let ns = Twin::new();
+        let q = ns
+            .open("/w", &OpenOptions::read_write().create().capacity(4))
+            .unwrap();
+        q.send(b"first", 3).unwrap();
+        q.send(b"second", 3).unwrap();
+        let e = watch(&ns, "/w", None, Format::Text, &mut ClosedPipe).unwrap_err();
+        assert!(e.to_string().contains("put back on /w"), "{e}");
+        let e = receive(&ns, "/w", None, Format::Text, &mut ClosedPipe).unwrap_err();
+        assert!(e.to_string().contains("put back on /w"), "{e}");
+        // Nothing lost; each went behind the others of its priority.
+        let mut buf = [0; 8192];
+        let m = q.try_receive(&mut buf).unwrap();
+        assert_eq!(&buf[..m.len], b"first");
+        let m = q.try_receive(&mut buf).unwrap();
+        assert_eq!(&buf[..m.len], b"second");
+        assert_eq!(q.try_receive(&mut buf), Err(Error::WouldBlock));
+    }
+
+    #[test]
+    fn a_full_queue_loses_the_message_and_says_so() {
+        let ns = Twin::new();
+        let q = ns
+            .open("/f", &OpenOptions::read_write().create().capacity(1))
+            .unwrap();
+        q.send(b"only", 1).unwrap();
+        // Refill behind the receive: the put-back finds the queue full.
+        let (ns2, q2) = (ns.clone(), q.try_clone().unwrap());
+        struct RefillThenFail(mqtwin::twin::Queue);
+        impl Write for RefillThenFail {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                self.0.send(b"other", 1).unwrap();
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let e = receive(&ns2, "/f", None, Format::Text, &mut RefillThenFail(q2)).unwrap_err();
+        assert!(e.to_string().contains("the message is lost"), "{e}");
+    }
 }

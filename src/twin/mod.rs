@@ -348,6 +348,11 @@ impl Twin {
     /// of *real* time (also under virtual time), returning whether `n`
     /// callers were blocked. Lets a broken test fail instead of hang. A
     /// timeout too large for the clock (`Duration::MAX`) waits without limit.
+    ///
+    /// Called by a participant of a deterministic twin, the timeout does not
+    /// apply (real time means nothing there): it waits as a blocked
+    /// participant until `n` callers are blocked, and if that can never
+    /// happen the run fails with a deadlock report instead of hanging.
     pub fn wait_blocked_timeout(&self, n: usize, timeout: std::time::Duration) -> bool {
         self.world.wait_blocked_timeout(n, timeout)
     }
