@@ -349,11 +349,12 @@ fn describe(e: &crate::twin::SimError, clients: usize) -> String {
             m.push_str(&format!("\n  {} blocked in {call}", who(p)));
         }
         m
+    } else if let Some(m) = e.panic_message() {
+        format!("a participant panicked: {m}")
     } else {
-        format!(
-            "a participant panicked: {}",
-            e.panic_message().unwrap_or("?")
-        )
+        // A stall (a participant blocked outside the twin): the twin's own
+        // message says who and what to do.
+        e.to_string()
     }
 }
 

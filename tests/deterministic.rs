@@ -216,6 +216,64 @@ fn deadlock_is_reported_not_hung() {
     let _ = std::fs::remove_file(file);
 }
 
+/// A participant blocked outside the twin (here on a channel) is invisible
+/// to the scheduler: after the stall limit the run fails naming it, instead
+/// of hanging; the run stays failed; released, the stuck participant comes
+/// back to the twin and the run is torn down (no thread left waiting).
+#[test]
+fn a_participant_blocked_outside_the_twin_is_a_stall_not_a_hang() {
+    let (err, again, waiter, stuck, tx, start) = guard(|| {
+        let ns = Twin::builder()
+            .deterministic(3)
+            .stall_limit(Duration::from_millis(100))
+            .build();
+        let sim = ns.sim().unwrap();
+        let q = ns.open("/q", &opts(4)).unwrap();
+        let rx_q = q.try_clone().unwrap();
+        let (tx, rx) = mpsc::channel::<()>();
+        // Participant 0 waits in the twin; participant 1 sends, then blocks
+        // on a channel (outside the twin) while holding the token.
+        let waiter =
+            sim.spawn(move || rx_q.receive_timeout(&mut [0; 64], Duration::from_secs(3600)));
+        let stuck = sim.spawn(move || {
+            q.send(b"x", 1).unwrap();
+            let _ = rx.recv();
+            q.send(b"y", 1)
+        });
+        let start = Instant::now();
+        let err = sim.run().unwrap_err();
+        let again = sim.run().unwrap_err();
+        (err, again, waiter, stuck, tx, start)
+    });
+    assert!(err.is_stalled(), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("stalled: participant 1 ran for 100ms"),
+        "{text}"
+    );
+    assert!(text.contains("its last: send(\"/q\""), "{text}");
+    assert!(text.contains("blocked outside the twin"), "{text}");
+    assert_eq!(again, err, "a stalled run stays failed");
+    assert!(!err.is_deadlock() && err.blocked().is_empty() && err.panic_message().is_none());
+    // Released: participant 1 finishes, participant 0 is unwound.
+    drop(tx);
+    let t = Instant::now();
+    while !(waiter.is_finished() && stuck.is_finished()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the released run was not torn down"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(stuck.join(), Ok(Ok(())));
+    assert!(waiter.join().unwrap_err().is_stalled());
+}
+
 #[test]
 fn replay_from_a_schedule_file_reproduces_the_trace() {
     guard(|| {

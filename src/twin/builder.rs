@@ -16,6 +16,7 @@ pub struct TwinBuilder {
     faults: Option<FaultPlan>,
     trace: bool,
     wait_limit: Option<Duration>,
+    stall_limit: Option<Duration>,
     /// Deterministic mode: the seed and the strategy.
     deterministic: Option<(u64, Strategy)>,
     replay: Option<Schedule>,
@@ -23,6 +24,7 @@ pub struct TwinBuilder {
 
 /// `wait_blocked`'s limit when neither the builder nor the environment sets one.
 const DEFAULT_WAIT_LIMIT: Duration = Duration::from_secs(60);
+const DEFAULT_STALL_LIMIT: Duration = Duration::from_secs(60);
 
 impl TwinBuilder {
     /// The identity of the twin's first process.
@@ -72,6 +74,33 @@ impl TwinBuilder {
     /// ```
     pub fn wait_blocked_limit(mut self, limit: Duration) -> Self {
         self.wait_limit = Some(limit);
+        self
+    }
+
+    /// Deterministic mode: how long one participant may run (in real time)
+    /// without reaching a twin call before the run is given up as *stalled*
+    /// — the participant is almost certainly blocked outside the twin (a
+    /// channel, a lock another participant holds, a real sleep), where the
+    /// scheduler cannot see it — instead of hanging. The run then fails with
+    /// a [`SimError`](super::SimError) naming the participant; the stuck
+    /// thread is left behind (it unwinds if it ever calls the twin again).
+    /// Default: the `MQTWIN_STALL_SECS` environment variable if set (whole
+    /// seconds), else 60 seconds. Raise it for participants that compute
+    /// for long between twin calls.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mqtwin::twin::Twin;
+    /// let ns = Twin::builder().deterministic(1).stall_limit(Duration::from_millis(50)).build();
+    /// let sim = ns.sim().expect("deterministic");
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// let stuck = sim.spawn(move || rx.recv()); // blocks outside the twin
+    /// let e = stuck.join().unwrap_err();
+    /// assert!(e.is_stalled(), "{e}");
+    /// drop(tx); // lets the stuck thread go
+    /// ```
+    pub fn stall_limit(mut self, limit: Duration) -> Self {
+        self.stall_limit = Some(limit);
         self
     }
 
@@ -146,10 +175,18 @@ impl TwinBuilder {
             Some(start) => Clock::Virtual(VirtualClock::new(start)),
             None => Clock::Real,
         };
+        let stall_limit = self.stall_limit.unwrap_or_else(|| {
+            std::env::var("MQTWIN_STALL_SECS")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .map_or(DEFAULT_STALL_LIMIT, Duration::from_secs)
+        });
         let sim = match (&clock, deterministic) {
-            (Clock::Virtual(v), Some((seed, strategy))) => Some(crate::sync::Arc::new(
-                SimCore::new(v.clone(), seed, strategy, replay.map(|s| s.decisions)),
-            )),
+            (Clock::Virtual(v), Some((seed, strategy))) => {
+                let replay = replay.map(|s| s.decisions);
+                let core = SimCore::new(v.clone(), seed, strategy, replay, stall_limit);
+                Some(crate::sync::Arc::new(core))
+            }
             _ => None,
         };
         let wait_limit = self.wait_limit.unwrap_or_else(|| {

@@ -56,8 +56,10 @@ use super::world::World;
 /// - Determinism covers what goes through the twin. A participant that
 ///   blocks on anything else (a channel, a lock held by another
 ///   participant, `std::thread::sleep`: use [`Sim::sleep`]) stalls the
-///   run; reads of the real clock, other threads and I/O outside the twin
-///   are not replayed.
+///   run, which fails as stalled after
+///   [`TwinBuilder::stall_limit`](super::TwinBuilder::stall_limit) (60 s)
+///   instead of hanging; reads of the real clock, other threads and I/O
+///   outside the twin are not replayed.
 /// - A failed run (a participant panicked, or a deadlock) prints the seed,
 ///   a replay recipe (`MQTWIN_SEED=…` or `MQTWIN_SCHEDULE=…`) and the last
 ///   calls when tracing; the other participants are unwound one by one.
@@ -96,7 +98,8 @@ impl<T> JoinHandle<T> {
     /// # Errors
     ///
     /// The run's [`SimError`] when the participant did not return: it
-    /// panicked, another participant panicked first, or the run deadlocked.
+    /// panicked, another participant panicked first, or the run deadlocked
+    /// or stalled.
     /// (A participant joining one that fails is unwound with the run.)
     ///
     /// # Panics
@@ -186,8 +189,8 @@ impl Sim {
     ///
     /// # Errors
     ///
-    /// [`SimError`] when a participant panicked or the participants
-    /// deadlocked; the message (also printed to stderr) has the seed, a
+    /// [`SimError`] when a participant panicked, the participants
+    /// deadlocked, or one stalled outside the twin; the message (also printed to stderr) has the seed, a
     /// replay recipe and the last calls. A failed simulation stays failed.
     ///
     /// # Panics
@@ -291,8 +294,9 @@ impl Sim {
     }
 }
 
-/// A failed deterministic run: a participant panicked, or every participant
-/// was blocked with no deadline pending (a deadlock). Its `Display` gives
+/// A failed deterministic run: a participant panicked, every participant
+/// was blocked with no deadline pending (a deadlock), or one ran too long
+/// without a twin call (stalled: blocked outside the twin). Its `Display` gives
 /// the seed, a one-line replay recipe and the last calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimError {
@@ -314,12 +318,19 @@ impl SimError {
         matches!(self.failure, Failure::Deadlock(_))
     }
 
+    /// Whether the run was given up as stalled: a participant ran for
+    /// [`TwinBuilder::stall_limit`](super::TwinBuilder::stall_limit) of real
+    /// time without a twin call (blocked outside the twin).
+    pub fn is_stalled(&self) -> bool {
+        matches!(self.failure, Failure::Stalled(_))
+    }
+
     /// The blocked participants and the calls they were blocked in, for a
     /// deadlock (empty otherwise).
     pub fn blocked(&self) -> Vec<(usize, String)> {
         match &self.failure {
             Failure::Deadlock(b) => b.clone(),
-            Failure::Panicked { .. } => Vec::new(),
+            Failure::Panicked { .. } | Failure::Stalled(_) => Vec::new(),
         }
     }
 
@@ -327,7 +338,7 @@ impl SimError {
     pub fn panic_message(&self) -> Option<&str> {
         match &self.failure {
             Failure::Panicked { message, .. } => Some(message),
-            Failure::Deadlock(_) => None,
+            Failure::Deadlock(_) | Failure::Stalled(_) => None,
         }
     }
 
@@ -360,6 +371,21 @@ impl fmt::Display for SimError {
                 "mqtwin: deterministic run (seed {}): participant {participant} panicked: {message}",
                 self.seed
             )?,
+            Failure::Stalled(stall) => {
+                let (call, after) = (&stall.call, stall.after);
+                let who = (stall.participant)
+                    .map_or("no participant".into(), |p| format!("participant {p}"));
+                writeln!(
+                    f,
+                    "mqtwin: deterministic run (seed {}) stalled: {who} ran for {after:?} of real \
+                     time without a twin call (its last: {call}).\n  It is probably blocked \
+                     outside the twin (a channel, a lock another participant holds, a real \
+                     sleep, I/O), where the scheduler cannot see it: wait through the twin \
+                     instead (its queues, Sim::sleep). The stuck thread is left behind. Limit: \
+                     TwinBuilder::stall_limit or MQTWIN_STALL_SECS.",
+                    self.seed
+                )?;
+            }
         }
         let test = self.test.as_deref().unwrap_or("<test name>");
         writeln!(

@@ -44,6 +44,20 @@ pub(crate) enum Failure {
     Deadlock(Vec<(usize, String)>),
     /// A participant panicked.
     Panicked { participant: usize, message: String },
+    /// The token holder made no twin call for a while: it is blocked
+    /// outside the twin (or computing for that long).
+    Stalled(Box<Stall>),
+}
+
+/// Who stalled a run (boxed in [`Failure`]: keeps `SimError` small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stall {
+    /// The token holder, if any.
+    pub(crate) participant: Option<usize>,
+    /// Its last twin call.
+    pub(crate) call: String,
+    /// How long it held the token without a twin call.
+    pub(crate) after: Duration,
 }
 
 struct State {
@@ -59,6 +73,11 @@ struct State {
     aborting: bool,
     failure: Option<Failure>,
     picker: Picker,
+    /// Hand-overs of the token so far: the driver's measure of progress.
+    steps: u64,
+    /// The run was given up as stalled: the stuck participant may still
+    /// hold the token, so no new run may start.
+    stalled: bool,
 }
 
 /// The payload a participant unwinds with when a failed run is torn down.
@@ -71,6 +90,9 @@ thread_local! {
 
 pub(crate) struct SimCore {
     clock: VirtualClock,
+    /// How long the token may stay with one participant that makes no twin
+    /// call before the run is given up as stalled.
+    stall_limit: Duration,
     state: Mutex<State>,
     /// Notified when a run ends (the driver waits on it).
     ended_cv: Condvar,
@@ -108,9 +130,11 @@ impl SimCore {
         seed: u64,
         strategy: Strategy,
         replay: Option<Vec<u32>>,
+        stall_limit: Duration,
     ) -> Self {
         SimCore {
             clock,
+            stall_limit,
             ended_cv: Condvar::new(),
             turn: AtomicUsize::new(NOBODY),
             #[cfg(not(mqtwin_loom))]
@@ -123,6 +147,8 @@ impl SimCore {
                 aborting: false,
                 failure: None,
                 picker: Picker::new(seed, strategy, replay),
+                steps: 0,
+                stalled: false,
             }),
         }
     }
@@ -263,6 +289,7 @@ impl SimCore {
     /// Sets the token holder.
     fn set_current(&self, st: &mut State, who: Option<usize>) {
         st.current = who;
+        st.steps = st.steps.wrapping_add(1);
         self.turn.store(who.unwrap_or(NOBODY), Ordering::Release);
     }
 
@@ -426,6 +453,9 @@ impl SimCore {
         }
         {
             let mut st = self.state.lock();
+            if st.stalled {
+                return (st.failure.clone(), false);
+            }
             if st.running {
                 panic!("mqtwin: Sim::run called while another thread runs the simulation");
             }
@@ -437,8 +467,33 @@ impl SimCore {
         }
         self.pass(None);
         let mut st = self.state.lock();
+        // Progress is a hand-over of the token; a holder that keeps it for
+        // `stall_limit` of real time without a twin call is stuck outside
+        // the twin, and the run is given up instead of hanging.
+        let poll = (self.stall_limit / 4).clamp(Duration::from_millis(1), Duration::from_secs(1));
+        let (mut steps, mut since) = (st.steps, Instant::now());
         while !st.ended {
-            st = self.ended_cv.wait(st);
+            st = self.ended_cv.wait_timeout(st, poll);
+            if st.ended {
+                break;
+            }
+            if st.steps != steps {
+                (steps, since) = (st.steps, Instant::now());
+            } else if since.elapsed() >= self.stall_limit {
+                let participant = st.current;
+                let call = participant.map_or_else(String::new, |i| st.parts[i].call.clone());
+                st.failure.get_or_insert(Failure::Stalled(Box::new(Stall {
+                    participant,
+                    call,
+                    after: self.stall_limit,
+                })));
+                // The stuck participant tears the run down if it ever
+                // comes back to the twin (its next block unwinds it).
+                st.aborting = true;
+                st.stalled = true;
+                st.running = false;
+                return (st.failure.clone(), true);
+            }
         }
         st.running = false;
         let failure = st.failure.clone();
