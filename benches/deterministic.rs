@@ -73,20 +73,8 @@ fn det_pingpong(c: &mut Criterion) {
     g.bench_function("twin", |bench| {
         bench.iter_custom(|iters| {
             thread::scope(|s| {
-                s.spawn(|| {
-                    let mut buf = [0u8; MSG_LEN];
-                    for _ in 0..iters {
-                        let r = a.receive(&mut buf).unwrap();
-                        b.send(&buf[..r.len], r.priority).unwrap();
-                    }
-                });
-                let mut buf = [0u8; MSG_LEN];
-                let start = Instant::now();
-                for _ in 0..iters {
-                    a.send(&MSG, 1).unwrap();
-                    black_box(b.receive(&mut buf).unwrap());
-                }
-                start.elapsed()
+                s.spawn(|| common::echo(&a, &b, iters));
+                common::ping(&a, &b, iters)
             })
         })
     });
@@ -97,24 +85,10 @@ fn det_pingpong(c: &mut Criterion) {
             let a = ns.open("/ping", &common::small_queue()).unwrap();
             let b = ns.open("/pong", &common::small_queue()).unwrap();
             let (a2, b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
-            sim.spawn(move || {
-                let mut buf = [0u8; MSG_LEN];
-                for _ in 0..iters {
-                    let r = a2.receive(&mut buf).unwrap();
-                    b2.send(&buf[..r.len], r.priority).unwrap();
-                }
-            });
-            sim.spawn(move || {
-                let mut buf = [0u8; MSG_LEN];
-                let start = Instant::now();
-                for _ in 0..iters {
-                    a.send(&MSG, 1).unwrap();
-                    black_box(b.receive(&mut buf).unwrap());
-                }
-                start.elapsed()
-            })
-            .join()
-            .unwrap()
+            sim.spawn(move || common::echo(&a2, &b2, iters));
+            sim.spawn(move || common::ping(&a, &b, iters))
+                .join()
+                .unwrap()
         })
     });
     g.finish();
@@ -128,25 +102,7 @@ fn det_timeout(c: &mut Criterion) {
         bench.iter_custom(|iters| {
             let ns = Twin::builder().virtual_time().build();
             let clock = ns.virtual_clock().unwrap();
-            let q = common::twin_queue(&ns);
-            let (done_tx, done_rx) = std::sync::mpsc::channel();
-            thread::scope(|s| {
-                s.spawn(|| {
-                    let mut buf = [0u8; MSG_LEN];
-                    for _ in 0..iters {
-                        let r = q.receive_timeout(&mut buf, Duration::from_secs(3600));
-                        assert_eq!(r, Err(Error::TimedOut));
-                        done_tx.send(()).unwrap();
-                    }
-                });
-                let start = Instant::now();
-                for _ in 0..iters {
-                    ns.wait_blocked(1);
-                    clock.advance_to_next_deadline().unwrap();
-                    done_rx.recv().unwrap();
-                }
-                start.elapsed()
-            })
+            common::virtual_timeouts(&ns, &clock, &common::twin_queue(&ns), iters)
         })
     });
     g.bench_function("deterministic", |bench| {

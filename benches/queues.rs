@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use crossbeam_channel::bounded;
 use mqtwin::twin::Twin;
-use mqtwin::{Error, MessageQueue, Namespace};
+use mqtwin::{MessageQueue, Namespace};
 
 mod common;
 use common::{CAPACITY, MSG, MSG_LEN, PRODUCERS};
@@ -142,20 +142,8 @@ fn spsc(c: &mut Criterion) {
 /// `b`; an echo thread receives on `a` and answers on `b`.
 fn pingpong_run<Q: MessageQueue>(a: &Q, b: &Q, iters: u64) -> Duration {
     thread::scope(|s| {
-        s.spawn(|| {
-            let mut buf = [0u8; MSG_LEN];
-            for _ in 0..iters {
-                let r = a.receive(&mut buf).unwrap();
-                b.send(&buf[..r.len], r.priority).unwrap();
-            }
-        });
-        let mut buf = [0u8; MSG_LEN];
-        let start = Instant::now();
-        for _ in 0..iters {
-            a.send(&MSG, 1).unwrap();
-            black_box(b.receive(&mut buf).unwrap());
-        }
-        start.elapsed()
+        s.spawn(|| common::echo(a, b, iters));
+        common::ping(a, b, iters)
     })
 }
 
@@ -322,26 +310,7 @@ fn virtual_timeout(c: &mut Criterion) {
     let clock = ns.virtual_clock().unwrap();
     let q = common::twin_queue(&ns);
     g.bench_function("twin", |b| {
-        b.iter_custom(|iters| {
-            let (done_tx, done_rx) = bounded::<()>(1);
-            thread::scope(|s| {
-                s.spawn(|| {
-                    let mut buf = [0u8; MSG_LEN];
-                    for _ in 0..iters {
-                        let r = q.receive_timeout(&mut buf, Duration::from_secs(3600));
-                        assert_eq!(r, Err(Error::TimedOut));
-                        done_tx.send(()).unwrap();
-                    }
-                });
-                let start = Instant::now();
-                for _ in 0..iters {
-                    ns.wait_blocked(1);
-                    clock.advance_to_next_deadline().unwrap();
-                    done_rx.recv().unwrap();
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| common::virtual_timeouts(&ns, &clock, &q, iters))
     });
     g.finish();
 }

@@ -55,9 +55,11 @@ impl Backend for TwinBackend {
 }
 
 #[cfg(all(target_os = "linux", feature = "posix"))]
+mod common;
+
+#[cfg(all(target_os = "linux", feature = "posix"))]
 mod kernel {
     use std::sync::Mutex;
-    use std::time::{Duration, Instant};
 
     use mqtwin::posix::Kernel;
     use mqtwin::{Namespace, OpenOptions};
@@ -81,26 +83,6 @@ mod kernel {
         }
     }
 
-    /// Whether thread `tid` of this process sleeps inside mq_timedsend or
-    /// mq_timedreceive (then it can only be asleep in `wq_sleep`, queued).
-    fn blocked_in_mq(tid: i32) -> bool {
-        let Ok(sc) = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) else {
-            return false;
-        };
-        let nr = sc
-            .split_whitespace()
-            .next()
-            .and_then(|n| n.parse::<i64>().ok());
-        let in_mq = nr == Some(libc::SYS_mq_timedsend) || nr == Some(libc::SYS_mq_timedreceive);
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
-            return false;
-        };
-        let state = stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.chars().next());
-        in_mq && state == Some('S')
-    }
-
     impl super::Backend for KernelBackend {
         type Q = mqtwin::posix::Queue;
         fn open(&self, name: &str, options: &OpenOptions) -> Self::Q {
@@ -119,24 +101,11 @@ mod kernel {
                 .push(nix::unistd::gettid().as_raw());
         }
         fn wait_blocked(&self, n: usize) {
-            let start = Instant::now();
-            let count = || {
+            crate::common::settle(n, || {
                 let tids = self.tids.lock().unwrap().clone();
-                tids.into_iter().filter(|&t| blocked_in_mq(t)).count()
-            };
-            loop {
-                if count() >= n {
-                    std::thread::sleep(Duration::from_millis(2));
-                    if count() >= n {
-                        return;
-                    }
-                }
-                assert!(
-                    start.elapsed() < Duration::from_secs(10),
-                    "timed out waiting for {n} blocked threads"
-                );
-                std::thread::sleep(Duration::from_micros(200));
-            }
+                let blocked = |&t: &i32| crate::common::blocked_in_mq(t.into());
+                tids.iter().filter(|t| blocked(t)).count()
+            });
         }
     }
 }

@@ -10,6 +10,10 @@
 #[path = "../examples/echo/mod.rs"]
 mod echo;
 
+#[path = "common/inputs.rs"]
+mod inputs;
+use inputs::input;
+
 use std::time::{Duration, Instant};
 
 use mqtwin::fuzzkit::{arbitrary::Unstructured, retry, Client, Event, Kit, Scenario};
@@ -69,20 +73,6 @@ fn kit(planted_bug: bool) -> Kit<Peer> {
         0..=4 => Ok(()),
         n => Err(format!("{n} queues left")),
     })
-}
-
-/// Deterministic pseudo-random inputs (splitmix64), `len` bytes each.
-fn input(i: u64, len: usize) -> Vec<u8> {
-    let mut state = i.wrapping_mul(0x2545_F491_4F6C_DD1D);
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            (z ^ (z >> 31)) as u8
-        })
-        .collect()
 }
 
 #[test]

@@ -10,26 +10,16 @@ mod protocol;
 #[path = "../fuzz/src_shared/protocol_kit.rs"]
 mod protocol_kit;
 
+#[path = "common/inputs.rs"]
+mod inputs;
+use inputs::input;
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mqtwin::fuzzkit::{Event, Scenario};
 use mqtwin::twin::FaultPlan;
 use protocol_kit::{kit, Bug, COVERAGE};
-
-/// Deterministic pseudo-random bytes (splitmix64): input `i` of length `len`.
-fn input(i: u64, len: usize) -> Vec<u8> {
-    let mut state = i.wrapping_mul(0x2545_F491_4F6C_DD1D);
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            (z ^ (z >> 31)) as u8
-        })
-        .collect()
-}
 
 /// 256 inputs, one per configuration byte: no violation, and together they
 /// reach every outcome the model tells apart.

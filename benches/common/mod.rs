@@ -5,11 +5,12 @@
 
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use criterion::{measurement::WallTime, BenchmarkGroup, Criterion};
-use mqtwin::twin::{Capabilities, Credentials, Twin};
-use mqtwin::{Namespace, OpenOptions};
+use mqtwin::twin::{Capabilities, Credentials, Twin, VirtualClock};
+use mqtwin::{Error, MessageQueue, Namespace, OpenOptions};
 
 /// Payload size of every benchmark message.
 pub const MSG_LEN: usize = 64;
@@ -217,4 +218,55 @@ mod kernel {
         unsafe { libc::getrlimit(libc::RLIMIT_MSGQUEUE, &mut rl) };
         rl.rlim_cur
     }
+}
+
+/// The echo side of a ping-pong: `iters` times, receives on `a` and sends
+/// the message back on `b`.
+pub fn echo<Q: MessageQueue>(a: &Q, b: &Q, iters: u64) {
+    let mut buf = [0u8; MSG_LEN];
+    for _ in 0..iters {
+        let r = a.receive(&mut buf).unwrap();
+        b.send(&buf[..r.len], r.priority).unwrap();
+    }
+}
+
+/// The timed side of a ping-pong: `iters` round trips (send on `a`, wait
+/// for the echo on `b`); the time they took.
+pub fn ping<Q: MessageQueue>(a: &Q, b: &Q, iters: u64) -> Duration {
+    let mut buf = [0u8; MSG_LEN];
+    let start = Instant::now();
+    for _ in 0..iters {
+        a.send(&MSG, 1).unwrap();
+        black_box(b.receive(&mut buf).unwrap());
+    }
+    start.elapsed()
+}
+
+/// `iters` one-hour timed receives on the empty `q` of a free-running twin
+/// on virtual time, each expired by this thread (`wait_blocked` +
+/// `advance_to_next_deadline`); the time they took.
+pub fn virtual_timeouts(
+    ns: &Twin,
+    clock: &VirtualClock,
+    q: &mqtwin::twin::Queue,
+    iters: u64,
+) -> Duration {
+    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<()>(1);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut buf = [0u8; MSG_LEN];
+            for _ in 0..iters {
+                let r = q.receive_timeout(&mut buf, Duration::from_secs(3600));
+                assert_eq!(r, Err(Error::TimedOut));
+                done_tx.send(()).unwrap();
+            }
+        });
+        let start = Instant::now();
+        for _ in 0..iters {
+            ns.wait_blocked(1);
+            clock.advance_to_next_deadline().unwrap();
+            done_rx.recv().unwrap();
+        }
+        start.elapsed()
+    })
 }

@@ -592,11 +592,7 @@ mod kernel {
             },
             Credentials {
                 umask: 0,
-                capabilities: Capabilities {
-                    dac_override: true,
-                    fowner: true,
-                    sys_resource: false,
-                },
+                capabilities: Capabilities::CONTAINER_ROOT,
                 rlimit_msgqueue: 3_000,
                 ..user(7, capable)
             },
@@ -623,11 +619,7 @@ fn twin_users() -> Vec<mqtwin::twin::Credentials> {
         },
         Credentials {
             umask: 0,
-            capabilities: Capabilities {
-                dac_override: true,
-                fowner: true,
-                sys_resource: false,
-            },
+            capabilities: Capabilities::CONTAINER_ROOT,
             rlimit_msgqueue: 3_000,
             ..Credentials::user(5004, 502)
         },

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use mqtwin::fuzzkit::{arbitrary::Unstructured, sleep, Client, Kit};
-use mqtwin::twin::Twin;
+use mqtwin::twin::{FaultSite, Twin};
 use mqtwin::{Error, MessageQueue, Namespace, OpenOptions};
 
 use super::protocol::{
@@ -152,12 +152,9 @@ fn count(c: &AtomicU64, n: usize) {
     c.fetch_add(n as u64, Relaxed);
 }
 
-/// Errors the kit's failing opens inject (`FaultPlan::open`).
+/// Whether `e` is one a failing open injects (`FaultPlan::open`).
 fn injected_open(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::TooManyQueues | Error::ResourceLimit | Error::OutOfMemory | Error::Os { errno: 23 }
-    )
+    FaultSite::Open.errors(true).contains(e)
 }
 
 /// Connects as `id` once the server has started (its config is in the
@@ -651,10 +648,11 @@ fn check(ns: &Twin) -> Result<(), String> {
         }
     }
     // Transient failures are retried without limit, so a reply can only
-    // fail on what a failing open injects and a retry cannot fix.
+    // fail on what a failing open (of an existing queue) injects and a
+    // retry cannot fix.
     for (key, (delivery, _)) in &book.served {
         if let Delivery::Failed(e) = delivery {
-            if !matches!(e, Error::ResourceLimit | Error::Os { errno: 23 }) {
+            if !FaultSite::Open.errors(false).contains(e) || protocol::is_transient(e) {
                 return Err(format!("the reply to {key:?} was dropped for {e:?}"));
             }
         }

@@ -65,11 +65,7 @@ pub fn twin_users() -> Vec<Credentials> {
         },
         Credentials {
             umask: 0,
-            capabilities: Capabilities {
-                dac_override: true,
-                fowner: true,
-                sys_resource: false,
-            },
+            capabilities: Capabilities::CONTAINER_ROOT,
             rlimit_msgqueue: 3_000,
             ..Credentials::user(1003, 300)
         },

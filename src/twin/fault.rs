@@ -31,6 +31,44 @@ pub enum FaultSite {
     Notify,
 }
 
+const OPEN_CREATING: &[Error] = &[
+    Error::TooManyQueues,
+    Error::ResourceLimit,
+    Error::OutOfMemory,
+    Error::Os {
+        errno: errno::ENFILE,
+    },
+];
+const OPEN: &[Error] = &[
+    Error::ResourceLimit,
+    Error::OutOfMemory,
+    Error::Os {
+        errno: errno::ENFILE,
+    },
+];
+
+impl FaultSite {
+    /// The errors a [`FaultPlan`] injects here (`creating`: for an open that
+    /// may create the queue, which adds `ENOSPC`), the only place they are
+    /// listed: a test that must tell an injected failure from a bug can ask.
+    ///
+    /// ```
+    /// use mqtwin::{twin::FaultSite, Error};
+    /// assert_eq!(FaultSite::Send.errors(false), [Error::OutOfMemory]);
+    /// assert!(FaultSite::Open.errors(true).contains(&Error::TooManyQueues));
+    /// assert!(!FaultSite::Open.errors(false).contains(&Error::TooManyQueues));
+    /// ```
+    pub fn errors(self, creating: bool) -> &'static [Error] {
+        match self {
+            FaultSite::Send => &[Error::OutOfMemory],
+            FaultSite::Interrupt => &[Error::Interrupted],
+            FaultSite::Notify => &[Error::ResourceLimit, Error::OutOfMemory],
+            FaultSite::Open if creating => OPEN_CREATING,
+            FaultSite::Open => OPEN,
+        }
+    }
+}
+
 /// A reproducible plan of injected faults, off unless a twin is built with one.
 ///
 /// Each site has a probability; a seeded generator decides, call by call,
@@ -178,37 +216,11 @@ impl Faults {
             return None;
         }
         self.injected += 1;
-        Some(match site {
-            FaultSite::Send => Error::OutOfMemory,
-            FaultSite::Interrupt => Error::Interrupted,
-            FaultSite::Notify => {
-                if self.next() & 1 == 0 {
-                    Error::ResourceLimit
-                } else {
-                    Error::OutOfMemory
-                }
-            }
-            FaultSite::Open => {
-                let choices: &[Error] = if creating {
-                    &[
-                        Error::TooManyQueues,
-                        Error::ResourceLimit,
-                        Error::OutOfMemory,
-                        Error::Os {
-                            errno: errno::ENFILE,
-                        },
-                    ]
-                } else {
-                    &[
-                        Error::ResourceLimit,
-                        Error::OutOfMemory,
-                        Error::Os {
-                            errno: errno::ENFILE,
-                        },
-                    ]
-                };
-                choices[(self.next() % choices.len() as u64) as usize].clone()
-            }
+        let choices = site.errors(creating);
+        // A site with one error draws nothing more; the others draw which.
+        Some(match choices {
+            [only] => only.clone(),
+            _ => choices[(self.next() % choices.len() as u64) as usize].clone(),
         })
     }
 }

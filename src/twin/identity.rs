@@ -26,6 +26,16 @@ impl Capabilities {
         dac_override: true,
         fowner: true,
     };
+
+    /// What root usually has in a container (Docker, Kubernetes, most CI
+    /// runners): `CAP_DAC_OVERRIDE` and `CAP_FOWNER` (mode bits are
+    /// bypassed) but not `CAP_SYS_RESOURCE` (the `fs.mqueue` limits and
+    /// `RLIMIT_MSGQUEUE` apply).
+    pub const CONTAINER_ROOT: Capabilities = Capabilities {
+        sys_resource: false,
+        dac_override: true,
+        fowner: true,
+    };
 }
 
 /// The identity of a simulated process: user, groups, umask, capabilities

@@ -14,11 +14,11 @@ use mqtwin::{Error, MessageQueue, Namespace, OpenOptions};
 use crate::harness::Harness;
 
 /// Maximum message length of the queues these tests create.
-const LEN: usize = 16;
+pub(crate) const LEN: usize = 16;
 /// Timeout of blocked calls: never reached by a correct backend.
-const GUARD: Duration = Duration::from_secs(10);
+pub(crate) const GUARD: Duration = Duration::from_secs(10);
 
-type Msg = Result<(Vec<u8>, u32), Error>;
+pub(crate) type Msg = Result<(Vec<u8>, u32), Error>;
 
 /// `dup` for the handle types of both backends (not part of the traits).
 pub(crate) trait Dup: Sized {
@@ -57,12 +57,12 @@ fn current<Q: MessageQueue>(q: &Q) -> usize {
     q.attributes().unwrap().current_messages
 }
 
-fn msg(m: &str, priority: u32) -> Msg {
+pub(crate) fn msg(m: &str, priority: u32) -> Msg {
     Ok((m.as_bytes().to_vec(), priority))
 }
 
 /// Takes one message without waiting.
-fn take<Q: MessageQueue>(q: &Q) -> Msg {
+pub(crate) fn take<Q: MessageQueue>(q: &Q) -> Msg {
     let mut buf = [0u8; LEN];
     let r = q.try_receive(&mut buf)?;
     Ok((buf[..r.len].to_vec(), r.priority))

@@ -267,6 +267,10 @@ impl Harness for TwinHarness {
 pub use linux::KernelHarness;
 
 #[cfg(all(target_os = "linux", feature = "posix"))]
+#[path = "../common/mod.rs"]
+mod common;
+
+#[cfg(all(target_os = "linux", feature = "posix"))]
 mod linux {
     use super::*;
 
@@ -351,7 +355,7 @@ mod linux {
                     std::fs::read_dir("/proc/self/task")
                         .map(|d| {
                             d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                                .filter(|&t| blocked_in_mq(t))
+                                .filter(|&t| common::blocked_in_mq(t))
                                 .count()
                         })
                         .unwrap_or(0)
@@ -364,27 +368,6 @@ mod linux {
                     std::thread::sleep(Duration::from_micros(200));
                 }
             }
-        }
-
-        /// Whether thread `tid` of this process sleeps inside mq_timedsend
-        /// or mq_timedreceive.
-        fn blocked_in_mq(tid: libc::pid_t) -> bool {
-            let Ok(sc) = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) else {
-                return false;
-            };
-            let nr = sc
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse::<i64>().ok());
-            let in_mq = nr == Some(libc::SYS_mq_timedsend) || nr == Some(libc::SYS_mq_timedreceive);
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
-                return false;
-            };
-            // The state follows the parenthesised command name.
-            let state = stat
-                .rsplit_once(") ")
-                .and_then(|(_, rest)| rest.chars().next());
-            in_mq && state == Some('S')
         }
 
         impl Harness for KernelHarness {
@@ -413,24 +396,12 @@ mod linux {
             /// asleep in `wq_sleep`, i.e. queued as a waiter. Gives up after
             /// 10 s, failing the test.
             fn wait_blocked(&self, n: usize) {
-                let start = Instant::now();
-                let count = || {
+                common::settle(n, || {
                     let tids = self.tids.lock().unwrap().clone();
-                    tids.into_iter().filter(|&t| blocked_in_mq(t)).count()
-                };
-                loop {
-                    if count() >= n {
-                        std::thread::sleep(Duration::from_millis(2));
-                        if count() >= n {
-                            return;
-                        }
-                    }
-                    assert!(
-                        start.elapsed() < Duration::from_secs(10),
-                        "timed out waiting for {n} blocked threads"
-                    );
-                    std::thread::sleep(Duration::from_micros(200));
-                }
+                    tids.into_iter()
+                        .filter(|&t| common::blocked_in_mq(t.into()))
+                        .count()
+                });
             }
 
             fn credentials(&self) -> Credentials {

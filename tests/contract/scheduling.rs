@@ -13,12 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mqtwin::{Error, Interest, MessageQueue, Namespace, OpenOptions};
 
+use crate::blocking::{msg, take, Msg, GUARD, LEN};
 use crate::signals::{Sched, Target};
-
-const LEN: usize = 16;
-const GUARD: Duration = Duration::from_secs(10);
-
-type Msg = Result<(Vec<u8>, u32), Error>;
 
 fn create<H: Sched>(h: &H, tag: &str, capacity: usize) -> H::Q {
     let opts = OpenOptions::read_write()
@@ -26,16 +22,6 @@ fn create<H: Sched>(h: &H, tag: &str, capacity: usize) -> H::Q {
         .capacity(capacity)
         .max_msg_len(LEN);
     h.ns().open(&h.name(tag), &opts).unwrap()
-}
-
-fn msg(m: &str, priority: u32) -> Msg {
-    Ok((m.as_bytes().to_vec(), priority))
-}
-
-fn take<Q: MessageQueue>(q: &Q) -> Msg {
-    let mut buf = [0u8; LEN];
-    let r = q.try_receive(&mut buf)?;
-    Ok((buf[..r.len].to_vec(), r.priority))
 }
 
 fn receive<Q: MessageQueue>(q: &Q) -> Msg {

@@ -272,6 +272,10 @@ pub fn run_deterministic(seed: u64, scenario: fn(&DetBackend)) -> String {
 }
 
 #[cfg(all(target_os = "linux", feature = "posix"))]
+#[path = "../common/mod.rs"]
+mod common;
+
+#[cfg(all(target_os = "linux", feature = "posix"))]
 pub mod kernel_backend {
     use super::*;
     use mqtwin::posix::Kernel;
@@ -298,28 +302,6 @@ pub mod kernel_backend {
             }
         }
     }
-    /// Whether thread `tid` of this process sleeps in `wq_sleep` of
-    /// mq_timedsend / mq_timedreceive (see the file's top comment).
-    fn blocked_in_mq(tid: usize) -> bool {
-        let Ok(sc) = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) else {
-            return false;
-        };
-        let nr = sc
-            .split_whitespace()
-            .next()
-            .and_then(|n| n.parse::<i64>().ok());
-        if nr != Some(libc::SYS_mq_timedsend) && nr != Some(libc::SYS_mq_timedreceive) {
-            return false;
-        }
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
-            return false;
-        };
-        // The state follows the parenthesised command name.
-        let state = stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.chars().next());
-        state == Some('S')
-    }
 
     impl KernelBackend {
         fn settled(&self) -> usize {
@@ -329,7 +311,7 @@ pub mod kernel_backend {
                 .filter(|s| {
                     s.done.load(Ordering::SeqCst) || {
                         let tid = s.tid.load(Ordering::SeqCst);
-                        tid != 0 && blocked_in_mq(tid)
+                        tid != 0 && common::blocked_in_mq(tid as i64)
                     }
                 })
                 .count()
@@ -359,21 +341,7 @@ pub mod kernel_backend {
         }
 
         fn settle(&self, n: usize) {
-            let start = Instant::now();
-            loop {
-                if self.settled() >= n {
-                    std::thread::sleep(Duration::from_millis(2));
-                    if self.settled() >= n {
-                        return;
-                    }
-                }
-                assert!(
-                    start.elapsed() < SETTLE_LIMIT,
-                    "kernel: timed out waiting for {n} settled threads ({} settled)",
-                    self.settled()
-                );
-                std::thread::sleep(Duration::from_micros(200));
-            }
+            common::settle(n, || self.settled());
         }
 
         fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Joiner<T> {

@@ -169,11 +169,7 @@ mod tests {
                 gid: 13,
                 groups: vec![4, 24, 27],
                 umask: 0o027,
-                capabilities: Capabilities {
-                    sys_resource: false,
-                    dac_override: true,
-                    fowner: true,
-                },
+                capabilities: Capabilities::CONTAINER_ROOT,
                 rlimit_msgqueue: 819_200,
             }
         );
