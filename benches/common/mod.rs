@@ -251,7 +251,7 @@ pub fn virtual_timeouts(
     q: &mqtwin::twin::Queue,
     iters: u64,
 ) -> Duration {
-    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
     std::thread::scope(|s| {
         s.spawn(|| {
             let mut buf = [0u8; MSG_LEN];
