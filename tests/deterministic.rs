@@ -549,3 +549,16 @@ fn sim_sleep_is_virtual_time_and_a_blocking_point() {
         assert!(r.is_err());
     });
 }
+
+#[test]
+fn any_pct_depth_and_steps_run_without_up_front_cost() {
+    // Pct { depth: u32::MAX } used to allocate ~34 GB in build() and abort.
+    guard(|| {
+        for (depth, steps) in [(u32::MAX, u64::MAX), (u32::MAX, 0), (0, u64::MAX), (0, 0)] {
+            let pct = Strategy::Pct { depth, steps };
+            let a = busy(Twin::builder().deterministic(9).strategy(pct));
+            let b = busy(Twin::builder().deterministic(9).strategy(pct));
+            assert_eq!(a, b, "depth {depth} steps {steps}");
+        }
+    });
+}

@@ -15,11 +15,26 @@ pub enum Strategy {
     /// PCT (Burckhardt et al., *A Randomized Scheduler with Probabilistic
     /// Guarantees of Finding Bugs*, ASPLOS 2010): each participant gets a
     /// random priority when spawned and the highest-priority runnable one
-    /// runs; at `depth - 1` random steps among the first `steps` decisions
-    /// the running participant drops below every other. Finds a bug of depth
-    /// `depth` with probability at least `1 / (n * steps^(depth-1))` per run.
+    /// runs; at `depth - 1` distinct random steps among the first `steps`
+    /// decisions (all of them if `depth - 1 >= steps`) the running
+    /// participant drops below every other. Finds a bug of depth `depth`
+    /// with probability at least `1 / (n * steps^(depth-1))` per run.
+    ///
+    /// Any values are accepted: `depth` 0 counts as 1 and `steps` 0 means
+    /// no change points. The change points are drawn one decision at a
+    /// time as the run reaches them (selection sampling), so memory and the
+    /// cost of a pick do not grow with `depth` or `steps`:
+    /// `Pct { depth: u32::MAX, steps: u64::MAX }` is as cheap as `depth: 3`.
+    ///
+    /// ```
+    /// use mqtwin::twin::{Strategy, Twin};
+    /// let pct = Strategy::Pct { depth: u32::MAX, steps: u64::MAX };
+    /// let ns = Twin::builder().deterministic(7).strategy(pct).build();
+    /// let sim = ns.sim().expect("deterministic");
+    /// assert_eq!(sim.spawn(|| 1 + 1).join().unwrap(), 2);
+    /// ```
     Pct {
-        /// The bug depth aimed at (at least 1; 1 means no change points).
+        /// The bug depth aimed at (1 means no change points).
         depth: u32,
         /// An estimate of the number of scheduling decisions in a run.
         steps: u64,
@@ -154,6 +169,59 @@ impl Rng {
     }
 }
 
+/// PCT's change points: `depth - 1` distinct decisions out of the first
+/// `steps`, chosen by selection sampling (Knuth's Algorithm S) as the run
+/// reaches each decision, so only a few counters are kept whatever `depth`
+/// and `steps` are. Decision `s` is asked about once, in order.
+#[derive(Debug)]
+struct ChangePoints {
+    rng: Rng,
+    /// Change points not placed yet.
+    left: u64,
+    /// Decisions not yet considered among the first `steps`.
+    unseen: u64,
+    /// The priority the next change point gives (falls by one each time, so
+    /// a later drop goes below an earlier one, as in the paper).
+    next_low: u64,
+    /// The last decision asked about.
+    last: u64,
+}
+
+impl ChangePoints {
+    fn new(seed: u64, depth: u32, steps: u64) -> Self {
+        let left = u64::from(depth.saturating_sub(1)).min(steps);
+        ChangePoints {
+            // Its own stream, so priorities drawn for new participants do
+            // not depend on how many decisions were made before.
+            rng: Rng::new(seed ^ 0xC4A9_6E5D_0F3B_2817),
+            left,
+            unseen: steps,
+            next_low: left,
+            last: 0,
+        }
+    }
+
+    /// Whether decision `step` (1, 2, ... in order) is a change point, and
+    /// if so the low priority it gives the running participant.
+    fn at(&mut self, step: u64) -> Option<u64> {
+        if step <= self.last || self.left == 0 || self.unseen == 0 {
+            return None;
+        }
+        self.last = step;
+        // Selection sampling: take this decision with probability
+        // left / unseen, which places exactly `left` points uniformly.
+        let take = self.rng.below(self.unseen) < self.left;
+        self.unseen -= 1;
+        if !take {
+            return None;
+        }
+        self.left -= 1;
+        let low = self.next_low.max(1);
+        self.next_low = self.next_low.saturating_sub(1);
+        Some(low)
+    }
+}
+
 /// A strategy in action.
 #[derive(Debug)]
 pub(crate) struct Picker {
@@ -162,8 +230,8 @@ pub(crate) struct Picker {
     rng: Rng,
     /// PCT: each participant's priority (higher runs first).
     priorities: Vec<u64>,
-    /// PCT: the decision numbers at which the running participant drops.
-    change_points: Vec<u64>,
+    /// PCT: the change points still to place, drawn as decisions come.
+    change_points: ChangePoints,
     /// Decisions made so far.
     pub(crate) decisions: Vec<u32>,
     /// Decisions to replay, and whether a replay diverged.
@@ -173,12 +241,10 @@ pub(crate) struct Picker {
 
 impl Picker {
     pub(crate) fn new(seed: u64, strategy: Strategy, replay: Option<Vec<u32>>) -> Self {
-        let mut rng = Rng::new(seed);
+        let rng = Rng::new(seed);
         let change_points = match strategy {
-            Strategy::Random => Vec::new(),
-            Strategy::Pct { depth, steps } => (1..depth.max(1))
-                .map(|_| 1 + rng.below(steps.max(1)))
-                .collect(),
+            Strategy::Random => ChangePoints::new(seed, 0, 0),
+            Strategy::Pct { depth, steps } => ChangePoints::new(seed, depth, steps),
         };
         Picker {
             seed,
@@ -209,20 +275,28 @@ impl Picker {
             .replay
             .as_ref()
             .and_then(|r| r.get(self.decisions.len()).copied());
+        // Every decision is offered to the change points, replayed or not,
+        // so a replay that runs past its record continues the same draw.
+        let drop_to = self.change_points.at(step);
         let chosen = match recorded {
             Some(r) if runnable.contains(&(r as usize)) => r as usize,
             other => {
                 if other.is_some() {
                     self.diverged = true;
                 }
-                self.choose(runnable, running, step)
+                self.choose(runnable, running, drop_to)
             }
         };
         self.decisions.push(chosen as u32);
         chosen
     }
 
-    fn choose(&mut self, runnable: &[usize], running: Option<usize>, step: u64) -> usize {
+    fn choose(
+        &mut self,
+        runnable: &[usize],
+        running: Option<usize>,
+        drop_to: Option<u64>,
+    ) -> usize {
         match self.strategy {
             Strategy::Random => {
                 if runnable.len() == 1 {
@@ -232,11 +306,9 @@ impl Picker {
                 }
             }
             Strategy::Pct { .. } => {
-                if let (Some(i), Some(r)) =
-                    (self.change_points.iter().position(|&c| c == step), running)
-                {
+                if let (Some(low), Some(r)) = (drop_to, running) {
                     if let Some(p) = self.priorities.get_mut(r) {
-                        *p = i as u64 + 1;
+                        *p = low;
                     }
                 }
                 let prio = |id: &usize| self.priorities.get(*id).copied().unwrap_or(0);
@@ -282,6 +354,67 @@ mod tests {
         assert!(!p.diverged);
         let third = p.pick(&[0, 1], Some(0)); // 9 is not runnable: diverged
         assert!(p.diverged && third < 2);
+    }
+
+    #[test]
+    fn pct_places_exactly_depth_minus_one_distinct_change_points() {
+        for (depth, steps, want) in [(1, 50, 0), (4, 50, 3), (60, 50, 50), (9, 0, 0)] {
+            for seed in 0..20 {
+                let mut c = ChangePoints::new(seed, depth, steps);
+                let got = (1..=steps + 10).filter(|&s| c.at(s).is_some()).count();
+                assert_eq!(got as u64, want, "depth {depth} steps {steps} seed {seed}");
+            }
+        }
+        // Later change points drop lower: 3, 2, 1.
+        let mut c = ChangePoints::new(1, 4, 10);
+        let lows: Vec<u64> = (1..=10).filter_map(|s| c.at(s)).collect();
+        assert_eq!(lows, [3, 2, 1]);
+    }
+
+    #[test]
+    fn pct_change_points_are_uniform_over_the_steps() {
+        // 2,000 runs of depth 2 over 8 steps: each step is the change point
+        // about 250 times.
+        let mut hits = [0u32; 8];
+        for seed in 0..2_000 {
+            let mut c = ChangePoints::new(seed, 2, 8);
+            for s in 1..=8 {
+                if c.at(s).is_some() {
+                    hits[s as usize - 1] += 1;
+                }
+            }
+        }
+        assert!(hits.iter().all(|&h| (150..350).contains(&h)), "{hits:?}");
+    }
+
+    #[test]
+    fn huge_pct_depth_and_steps_cost_nothing_up_front() {
+        // Used to allocate depth - 1 change points (34 GB for u32::MAX) in
+        // `new` and scan them on every pick.
+        let huge = Strategy::Pct {
+            depth: u32::MAX,
+            steps: u64::MAX,
+        };
+        let mut p = Picker::new(3, huge, None);
+        for _ in 0..4 {
+            p.added();
+        }
+        let mut running = None;
+        for _ in 0..100_000 {
+            running = Some(p.pick(&[0, 1, 2, 3], running));
+        }
+        assert_eq!(p.decisions.len(), 100_000);
+        // The same through a schedule file's text.
+        let text = format!(
+            "{HEADER}\nseed 1\nstrategy pct {} {}\ndecisions\n",
+            u32::MAX,
+            u64::MAX
+        );
+        let s = Schedule::from_text(&text).expect("parses");
+        assert_eq!(s.strategy, huge);
+        let mut p = Picker::new(s.seed, s.strategy, Some(s.decisions));
+        p.added();
+        assert_eq!(p.pick(&[0], None), 0);
     }
 
     #[test]
