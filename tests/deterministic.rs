@@ -562,3 +562,58 @@ fn any_pct_depth_and_steps_run_without_up_front_cost() {
         }
     });
 }
+
+/// Run only by [`schedule_in_the_environment_leaves_plain_twins_alone`], in
+/// a child process with `MQTWIN_SCHEDULE` set.
+#[test]
+#[ignore = "a child of schedule_in_the_environment_leaves_plain_twins_alone"]
+fn child_under_a_schedule_in_the_environment() {
+    let Some(path) = std::env::var_os("MQTWIN_SCHEDULE") else {
+        panic!("run by schedule_in_the_environment_leaves_plain_twins_alone only");
+    };
+    let schedule = Schedule::load(path).unwrap();
+    // A plain twin is free-running on the real clock: a thread that is no
+    // participant blocks and is woken as usual.
+    for ns in [Twin::new(), Twin::builder().build()] {
+        assert!(ns.sim().is_none(), "a plain twin turned deterministic");
+        let q = ns.open("/q", &opts(4)).unwrap();
+        let tx = q.try_clone().unwrap();
+        let t = std::thread::spawn(move || tx.send(b"x", 1));
+        assert_eq!(q.receive(&mut [0; 64]).map(|m| m.priority), Ok(1));
+        assert_eq!(t.join().unwrap(), Ok(()));
+    }
+    // A twin that asked for determinism takes the schedule's seed.
+    let ns = Twin::builder().deterministic(999).build();
+    assert_eq!(ns.sim().unwrap().seed(), schedule.seed);
+}
+
+#[test]
+fn schedule_in_the_environment_leaves_plain_twins_alone() {
+    // MQTWIN_SCHEDULE used to turn every Twin::new() deterministic, so an
+    // ordinary threaded test panicked ("not a participant ... would block").
+    let path = std::env::temp_dir().join(format!("mqtwin-env-schedule-{}.txt", std::process::id()));
+    Schedule {
+        seed: 4242,
+        strategy: Strategy::Random,
+        decisions: vec![0, 0, 1],
+    }
+    .save(&path)
+    .unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_under_a_schedule_in_the_environment",
+            "--ignored",
+        ])
+        .env("MQTWIN_SCHEDULE", &path)
+        .env_remove("MQTWIN_SEED")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -142,7 +142,10 @@ impl TwinBuilder {
     /// or written when a run failed): its seed, strategy and decisions.
     /// Implies [`deterministic`](Self::deterministic). The
     /// `MQTWIN_SCHEDULE` environment variable (a file path), when set,
-    /// replaces it.
+    /// replaces it — in this and every twin that asked for determinism
+    /// ([`deterministic`](Self::deterministic), [`strategy`](Self::strategy)
+    /// or `replay`); a twin that did not ignores it, as it ignores
+    /// `MQTWIN_SEED`.
     pub fn replay(mut self, schedule: Schedule) -> Self {
         self.replay = Some(schedule);
         self
@@ -150,7 +153,12 @@ impl TwinBuilder {
 
     /// The twin: a fresh namespace with the Linux default limits.
     pub fn build(self) -> Twin {
-        let replay = match std::env::var_os("MQTWIN_SCHEDULE") {
+        // Only a twin that asked for determinism (a seed, a strategy or a
+        // schedule) takes a schedule from the environment: a plain
+        // `Twin::new()` in the same test binary stays free-running.
+        let asked = self.deterministic.is_some() || self.replay.is_some();
+        let env_schedule = std::env::var_os("MQTWIN_SCHEDULE").filter(|_| asked);
+        let replay = match env_schedule {
             Some(path) => match Schedule::load(&path) {
                 Ok(s) => Some(s),
                 Err(e) => {
