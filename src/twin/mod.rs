@@ -332,16 +332,24 @@ impl Twin {
     /// # Ok::<(), mqtwin::Error>(())
     /// ```
     pub fn interrupt(&self, thread: std::thread::ThreadId, restart: bool) -> bool {
-        self.world.point(|| format!("interrupt({thread:?})"));
-        let r = self.world.interrupt(thread, restart);
+        // Traced by who the interrupted caller is in the run (a
+        // participant's number, a thread's name), not by `ThreadId`: that
+        // counter depends on the process's history, and a trace must not.
+        self.world
+            .point(|| format!("interrupt(restart: {restart})"));
+        let who = self.world.interrupt(thread, restart);
         if self.world.tracing() {
+            let target = match &who {
+                Some(who) => who.to_string(),
+                None => "a thread not blocked here".into(),
+            };
             self.world.record(
                 self.process.pid,
-                format!("interrupt({thread:?}, restart: {restart})"),
-                format!("{r}"),
+                format!("interrupt({target}, restart: {restart})"),
+                format!("{}", who.is_some()),
             );
         }
-        r
+        who.is_some()
     }
 
     /// As [`wait_blocked`](Twin::wait_blocked), but gives up after `timeout`

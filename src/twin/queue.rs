@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::task::Waker;
 use std::thread::ThreadId;
+
+use super::trace::Who;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::deadline::MQ_PRIO_MAX;
@@ -366,19 +368,23 @@ pub(crate) struct Waiter {
     sleeping: AtomicBool,
     /// The blocked thread, for [`QueueShared::interrupt`].
     thread: ThreadId,
+    /// Who it is in a trace ([`Who`]), fixed when it blocked.
+    who: Who,
     /// Its nice value when it blocked: the list order (`K:wq_add`).
     nice: i32,
 }
 
 impl Waiter {
     /// A waiter for the calling thread, with its current nice value.
-    fn new(slot: Slot) -> Arc<Self> {
+    fn new(world: &World, slot: Slot) -> Arc<Self> {
+        let (thread, who) = Who::current(world);
         Arc::new(Waiter {
             cv: Condvar::new(),
             slot: Mutex::new(slot),
             poked: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
-            thread: std::thread::current().id(),
+            thread,
+            who,
             nice: super::sched::thread_nice(),
         })
     }
@@ -611,7 +617,7 @@ impl QueueShared {
             }
             world.fault(FaultSite::Interrupt, false)?;
             world.may_block();
-            let waiter = Waiter::new(Slot::Sending(msg.into(), priority));
+            let waiter = Waiter::new(world, Slot::Sending(msg.into(), priority));
             enqueue(&mut st.send_waiters, Arc::clone(&waiter));
             return self
                 .wait(world, st, &waiter, deadline, |st| &mut st.send_waiters)
@@ -683,7 +689,7 @@ impl QueueShared {
         }
         world.fault(FaultSite::Interrupt, false)?;
         world.may_block();
-        let waiter = Waiter::new(Slot::Receiving);
+        let waiter = Waiter::new(world, Slot::Receiving);
         enqueue(&mut st.recv_waiters, Arc::clone(&waiter));
         match self.wait(world, st, &waiter, deadline, |st| &mut st.recv_waiters)? {
             Slot::Delivered(msg, priority) => {
@@ -802,7 +808,7 @@ impl QueueShared {
             return Err(Error::TimedOut);
         }
         world.may_block();
-        let waiter = Waiter::new(Slot::Polling);
+        let waiter = Waiter::new(world, Slot::Polling);
         st.pollers.push(Arc::clone(&waiter));
         // Registered with the clock while holding the queue lock, and the
         // deadline checked again before every sleep: an `advance` that ran
@@ -885,7 +891,7 @@ impl QueueShared {
     /// is unchanged). In `wait_ready` (`poll`, which a handler never
     /// restarts) the caller returns `Interrupted` unless the queue is ready.
     /// A caller already served is not blocked any more: it keeps what it got.
-    pub(crate) fn interrupt(&self, world: &World, thread: ThreadId, restart: bool) -> bool {
+    pub(crate) fn interrupt(&self, world: &World, thread: ThreadId, restart: bool) -> Option<Who> {
         let mut st = self.state.lock();
         let lists: [WaiterList; 2] = [|st| &mut st.recv_waiters, |st| &mut st.send_waiters];
         for list in lists {
@@ -897,9 +903,10 @@ impl QueueShared {
             else {
                 continue;
             };
+            let who = waiter.who.clone();
             if restart {
                 enqueue(list, waiter);
-                return true;
+                return Some(who);
             }
             // Like a handoff: the slot, then the count, then the wake-up.
             let (_, asleep) = waiter.serve(Slot::Interrupted);
@@ -908,16 +915,16 @@ impl QueueShared {
             if asleep {
                 waiter.wake();
             }
-            return true;
+            return Some(who);
         }
         match st.pollers.iter().find(|p| p.thread == thread) {
             Some(poller) => {
                 // It leaves the pollers and the count itself when it runs.
                 *poller.slot.lock() = Slot::Interrupted;
                 poller.cv.notify_all();
-                true
+                Some(poller.who.clone())
             }
-            None => false,
+            None => None,
         }
     }
 

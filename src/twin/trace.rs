@@ -51,3 +51,38 @@ pub(crate) fn deadline(d: Option<SystemTime>, now: SystemTime) -> String {
         },
     }
 }
+
+/// A blocked caller as a trace names it: by what the run gave it, never by
+/// process history (a `ThreadId` is a process-wide counter, so the same
+/// seed run twice in one process would print different traces).
+#[derive(Debug, Clone)]
+pub(crate) enum Who {
+    /// A participant of a deterministic run, by its number.
+    Participant(usize),
+    /// Another thread, by its name when it has one.
+    Thread(std::thread::Thread),
+}
+
+impl Who {
+    /// The calling thread's id and name in `world`.
+    pub(crate) fn current(world: &super::world::World) -> (std::thread::ThreadId, Who) {
+        let thread = std::thread::current();
+        let id = thread.id();
+        match world.sim.as_ref().and_then(|s| s.participant()) {
+            Some(n) => (id, Who::Participant(n)),
+            None => (id, Who::Thread(thread)),
+        }
+    }
+}
+
+impl fmt::Display for Who {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Who::Participant(n) => write!(f, "participant {n}"),
+            Who::Thread(t) => match t.name() {
+                Some(name) => write!(f, "thread {name:?}"),
+                None => write!(f, "an unnamed thread"),
+            },
+        }
+    }
+}

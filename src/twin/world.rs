@@ -320,13 +320,19 @@ impl World {
     }
 
     /// Interrupts `thread` if it is blocked on a queue of this namespace
-    /// ([`QueueShared::interrupt`]). Returns whether it was.
-    pub(crate) fn interrupt(&self, thread: std::thread::ThreadId, restart: bool) -> bool {
+    /// ([`QueueShared::interrupt`]). Returns who it was, if it was.
+    pub(crate) fn interrupt(
+        &self,
+        thread: std::thread::ThreadId,
+        restart: bool,
+    ) -> Option<super::trace::Who> {
         // Not under the table lock: queue locks are never taken inside it.
         let queues: Vec<Arc<QueueShared>> = (self.table.lock().queues.values())
             .map(|e| Arc::clone(&e.queue))
             .collect();
-        queues.iter().any(|q| q.interrupt(self, thread, restart))
+        queues
+            .iter()
+            .find_map(|q| q.interrupt(self, thread, restart))
     }
 
     /// Callers currently blocked in this namespace.

@@ -164,6 +164,11 @@ impl SimCore {
             .map(|(_, id)| id)
     }
 
+    /// The calling thread's participant number, if it is one.
+    pub(crate) fn participant(&self) -> Option<usize> {
+        self.me()
+    }
+
     /// Whether the calling thread is a participant of this simulation.
     pub(crate) fn is_participant(&self) -> bool {
         self.me().is_some()
