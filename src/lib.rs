@@ -182,11 +182,15 @@
 )]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, nightly rustdoc) marks every item that needs a
+// feature or Linux with a badge ("Available on crate feature tokio only").
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod deadline;
 mod dynamic;
 pub mod error;
 #[cfg(feature = "fuzzkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fuzzkit")))]
 pub mod fuzzkit;
 pub mod limits;
 pub mod name;
@@ -196,13 +200,16 @@ mod owned;
 mod queue;
 mod sync;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 pub mod twin;
 
 cfg_if::cfg_if! {
     if #[cfg(all(target_os = "linux", feature = "posix"))] {
+        #[cfg_attr(docsrs, doc(cfg(all(target_os = "linux", feature = "posix"))))]
         pub mod posix;
     }
 }

@@ -328,6 +328,7 @@ pub const FUZZ_KERNEL_USERS: u8 = 3;
 ///
 /// On the first divergence, or when the sandbox cannot start (it needs root).
 #[cfg(all(target_os = "linux", feature = "posix"))]
+#[cfg_attr(docsrs, doc(cfg(all(target_os = "linux", feature = "posix"))))]
 pub fn twin_vs_kernel(data: &[u8]) {
     use std::sync::{Mutex, OnceLock};
 

@@ -40,6 +40,7 @@ pub mod model;
 mod op;
 
 #[cfg(feature = "arbitrary")]
+#[cfg_attr(docsrs, doc(cfg(feature = "arbitrary")))]
 pub mod fuzz;
 
 #[cfg(all(target_os = "linux", feature = "posix"))]
@@ -56,8 +57,10 @@ pub use op::{
 };
 
 #[cfg(all(target_os = "linux", feature = "posix"))]
+#[cfg_attr(docsrs, doc(cfg(all(target_os = "linux", feature = "posix"))))]
 pub use lockstep::{Divergence, Lockstep};
 #[cfg(all(target_os = "linux", feature = "posix"))]
+#[cfg_attr(docsrs, doc(cfg(all(target_os = "linux", feature = "posix"))))]
 pub use sandbox::{Sandbox, StepRecord};
 
 use crate::queue::Namespace;
