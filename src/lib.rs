@@ -232,5 +232,5 @@ pub use error::{Error, NameProblem};
 pub use limits::{AttributeLimit, Limits};
 pub use notify::{Interest, Notify, Readiness, SignalInfo};
 pub use options::{Access, Attributes, OpenOptions};
-pub use owned::{Message, TryIter};
+pub use owned::{Iter, Message, TryIter};
 pub use queue::{MessageQueue, Namespace, Received};

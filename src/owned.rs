@@ -1,6 +1,7 @@
-//! Owned receives: [`TryIter`], the draining iterator of
+//! Owned receives: [`Iter`], the blocking iterator of
+//! [`MessageQueue::iter`], [`TryIter`], the draining iterator of
 //! [`MessageQueue::try_iter`], and the buffer sizing the `receive_vec`
-//! family shares with it.
+//! family shares with them.
 
 use std::fmt;
 
@@ -89,6 +90,87 @@ impl<Q: MessageQueue + ?Sized> std::iter::FusedIterator for TryIter<'_, Q> {}
 impl<Q: MessageQueue + ?Sized> fmt::Debug for TryIter<'_, Q> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TryIter")
+            .field("buffer", &self.buf.len())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Receives messages one after another, waiting for each: each item is the
+/// next message ([`receive`](MessageQueue::receive)), highest priority
+/// first. It ends after yielding an error, once; on a non-blocking handle
+/// [`Error::WouldBlock`] (the queue is empty) ends it without an item, so
+/// there it drains like [`TryIter`]. On a blocking handle it never ends on
+/// its own: a receiver loop is `for m in q.iter() { let (bytes, prio) = m?; … }`.
+///
+/// Made by [`MessageQueue::iter`]. Like posixmq's `iter()`, but an error
+/// is yielded instead of a panic, and `EINTR` ([`Error::Interrupted`]) is
+/// yielded too, not retried (as every call of this crate). One receive
+/// buffer is reused, sized on the first call from
+/// [`attributes`](MessageQueue::attributes).
+///
+/// ```
+/// use mqtwin::{MessageQueue, Namespace, OpenOptions, twin::Twin};
+/// let ns = Twin::new();
+/// let q = ns.open("/jobs", &OpenOptions::read_write().create())?;
+/// let tx = q.try_clone()?;
+/// let producer = std::thread::spawn(move || {
+///     (1..=3u8).try_for_each(|i| tx.send(&[i], u32::from(i)))
+/// });
+/// // Blocks for each message; three are expected.
+/// let got: Vec<_> = q.iter().take(3).collect::<Result<_, _>>()?;
+/// producer.join().unwrap()?;
+/// assert_eq!(got.len(), 3);
+/// # Ok::<(), mqtwin::Error>(())
+/// ```
+pub struct Iter<'a, Q: MessageQueue + ?Sized> {
+    queue: &'a Q,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl<'a, Q: MessageQueue + ?Sized> Iter<'a, Q> {
+    /// A blocking iterator over `queue`; the same as `queue.iter()`, also
+    /// for an unsized `Q` such as `dyn MessageQueue`.
+    pub fn new(queue: &'a Q) -> Self {
+        Iter {
+            queue,
+            buf: Vec::new(),
+            done: false,
+        }
+    }
+
+    fn next_message(&mut self) -> Result<Message, Error> {
+        if self.buf.is_empty() {
+            self.buf = buffer(self.queue)?;
+        }
+        let r = self.queue.receive(&mut self.buf)?;
+        Ok((self.buf[..r.len].to_vec(), r.priority))
+    }
+}
+
+impl<Q: MessageQueue + ?Sized> Iterator for Iter<'_, Q> {
+    type Item = Result<Message, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.next_message() {
+            Ok(m) => Some(Ok(m)),
+            Err(e) => {
+                self.done = true;
+                (e != Error::WouldBlock).then_some(Err(e))
+            }
+        }
+    }
+}
+
+impl<Q: MessageQueue + ?Sized> std::iter::FusedIterator for Iter<'_, Q> {}
+
+impl<Q: MessageQueue + ?Sized> fmt::Debug for Iter<'_, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter")
             .field("buffer", &self.buf.len())
             .field("done", &self.done)
             .finish_non_exhaustive()

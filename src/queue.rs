@@ -8,7 +8,7 @@ use crate::dynamic::TryClone;
 use crate::error::Error;
 use crate::notify::{Interest, Notify, Readiness};
 use crate::options::{Attributes, OpenOptions};
-use crate::owned::{self, Message, TryIter};
+use crate::owned::{self, Iter, Message, TryIter};
 
 /// What a successful receive returns: the message length and its priority.
 ///
@@ -362,6 +362,19 @@ pub trait MessageQueue: Send + Sync {
     /// As [`receive_vec_deadline`](MessageQueue::receive_vec_deadline).
     fn receive_vec_timeout(&self, timeout: Duration) -> Result<Message, Error> {
         self.receive_vec_deadline(deadline::after(self.now(), timeout))
+    }
+
+    /// An iterator that receives message after message, waiting for each
+    /// (unless the handle is non-blocking), highest priority first: see
+    /// [`Iter`]. It ends after yielding an error once; on a non-blocking
+    /// handle an empty queue ends it.
+    ///
+    /// On an unsized handle (`&dyn MessageQueue`) use [`Iter::new`].
+    fn iter(&self) -> Iter<'_, Self>
+    where
+        Self: Sized,
+    {
+        Iter::new(self)
     }
 
     /// An iterator that takes every message now in the queue, without

@@ -515,7 +515,8 @@ fn interrupt_acts_only_on_a_blocked_thread() {
         assert_eq!(rx.join().unwrap(), Ok(3));
     });
     assert!(
-        ns.trace_dump().contains("interrupt(an unnamed thread, restart: false) -> true")
+        ns.trace_dump()
+            .contains("interrupt(an unnamed thread, restart: false) -> true")
             && ns.trace_dump().contains("restart: false) -> true")
     );
 }

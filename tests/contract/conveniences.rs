@@ -1,5 +1,6 @@
 //! The conveniences built on the core calls: the backend's clock and
-//! deadlines built from it, owned receives and the draining iterator.
+//! deadlines built from it, owned receives, the blocking and the draining
+//! iterators.
 
 use std::time::{Duration, SystemTime};
 
@@ -121,7 +122,54 @@ fn try_iter_drains_until_the_queue_is_empty<H: Harness>(h: &H) {
     );
 }
 
+/// `iter` waits for each message, in priority order, yields an error once
+/// and ends; on a non-blocking handle an empty queue ends it.
+fn iter_waits_for_each_message<H: Harness>(h: &H) {
+    let name = h.name("iter");
+    let q = h.ns().open(&name, &small()).unwrap();
+    for (m, p) in [(&b"a"[..], 1), (b"b", 5)] {
+        assert_eq!(q.send(m, p), Ok(()));
+    }
+    let tx = h.dup(&q);
+    std::thread::scope(|s| {
+        let rx = s.spawn(|| {
+            h.track();
+            q.iter().take(3).collect::<Result<Vec<_>, _>>()
+        });
+        // The first two are there; the third arrives once the reader waits.
+        h.wait_blocked(1);
+        assert_eq!(tx.send(b"late", 0), Ok(()));
+        let want = [("b", 5), ("a", 1), ("late", 0)]
+            .map(|(m, p)| (m.as_bytes().to_vec(), p))
+            .to_vec();
+        assert_eq!(rx.join().unwrap(), Ok(want));
+    });
+    // A non-blocking handle: drains, then ends without an error.
+    let nb = h
+        .ns()
+        .open(&name, &OpenOptions::read_only().nonblocking())
+        .unwrap();
+    assert_eq!(q.send(b"x", 2), Ok(()));
+    let mut it = nb.iter();
+    assert_eq!(it.next(), Some(Ok((b"x".to_vec(), 2))));
+    assert_eq!(it.next(), None);
+    assert_eq!(q.send(b"after the end", 2), Ok(()));
+    assert_eq!(it.next(), None, "the iterator is fused");
+    // An error is yielded once, then it ends.
+    let w = h.ns().open(&name, &OpenOptions::write_only()).unwrap();
+    let mut it = w.iter();
+    assert_eq!(it.next(), Some(Err(Error::NotReadable)));
+    assert_eq!(it.next(), None);
+    // Through a trait object.
+    let boxed: Box<dyn MessageQueue> = Box::new(nb);
+    assert_eq!(
+        mqtwin::Iter::new(&*boxed).collect::<Vec<_>>(),
+        vec![Ok((b"after the end".to_vec(), 2))]
+    );
+}
+
 crate::instantiate!(
+    iter_waits_for_each_message,
     now_and_deadline_after_read_the_backend_clock,
     a_deadline_after_times_out,
     receive_vec_returns_the_message_and_its_priority,
