@@ -541,16 +541,20 @@ impl AsyncWait<'_> {
     /// either seen here or wakes the waker. Polled again before a change,
     /// the wait replaces its waker (or keeps it, if it
     /// [`will_wake`](Waker::will_wake) the same task) instead of adding one.
-    /// O(1); a replaced waker is dropped after the lock is released.
+    /// O(1). The waker is cloned before the lock is taken, and the one not
+    /// kept is dropped after it is released: both are the executor's code.
     pub(crate) fn ready_or_register(&mut self, interest: Interest, waker: &Waker) -> bool {
+        let waker = waker.clone();
         let mut st = self.queue.state.lock();
-        if interest.is_met(st.readiness(self.queue.meta.capacity)) {
-            return true;
-        }
-        let replaced = st.wakers.register(&mut self.key, waker);
+        let ready = interest.is_met(st.readiness(self.queue.meta.capacity));
+        let unused = if ready {
+            Some(waker)
+        } else {
+            st.wakers.register(&mut self.key, waker)
+        };
         drop(st);
-        drop(replaced);
-        false
+        drop(unused);
+        ready
     }
 }
 
@@ -599,17 +603,17 @@ impl Wakers {
     }
 
     /// Registers `waker` for the wait that holds `key`: replaces the waker
-    /// in its slot (unless it [`will_wake`](Waker::will_wake) the same task),
-    /// or, for a new or stale key, fills a slot and sets `key` to it.
-    /// Returns the waker replaced, to be dropped after the lock is released.
-    fn register(&mut self, key: &mut Option<WakerKey>, waker: &Waker) -> Option<Waker> {
+    /// in its slot (unless that one [`will_wake`](Waker::will_wake) the same
+    /// task), or, for a new or stale key, fills a slot and sets `key` to it.
+    /// Returns the waker not kept, to be dropped after the lock is released.
+    fn register(&mut self, key: &mut Option<WakerKey>, waker: Waker) -> Option<Waker> {
         if let Some(slot) = self.slot(*key) {
             return match slot {
-                Some(w) if w.will_wake(waker) => None,
-                _ => slot.replace(waker.clone()),
+                Some(w) if w.will_wake(&waker) => Some(waker),
+                _ => slot.replace(waker),
             };
         }
-        let w = Some(waker.clone());
+        let w = Some(waker);
         let slot = match self.free.pop() {
             Some(i) => {
                 self.slots[i] = w;
