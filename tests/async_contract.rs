@@ -13,7 +13,7 @@ use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use mqtwin::tokio::{AsyncBackend, AsyncQueue};
@@ -168,6 +168,45 @@ async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
     .await
 }
 
+/// A future's own waker, forwarding to its task's: the strong count of its
+/// `Arc` shows whether anything (a queue, the reactor, a timer) still holds
+/// a clone of it.
+struct Forward(Waker);
+
+impl Wake for Forward {
+    fn wake(self: Arc<Self>) {
+        self.0.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.wake_by_ref();
+    }
+}
+
+/// Polls `fut` with a waker of its own (a [`Forward`]) until it is ready,
+/// or only once if `once`, then drops it. Returns its output (`None`: it
+/// was still pending) and its waker.
+async fn with_own_waker<F: Future>(fut: F, once: bool) -> (Option<F::Output>, Arc<Forward>) {
+    let mut fut = Box::pin(fut);
+    let mut own = None;
+    let out = poll_fn(|cx| {
+        let own = own.get_or_insert_with(|| Arc::new(Forward(cx.waker().clone())));
+        let waker = Waker::from(Arc::clone(own));
+        match fut.as_mut().poll(&mut Context::from_waker(&waker)) {
+            Poll::Ready(v) => Poll::Ready(Some(v)),
+            Poll::Pending if once => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await;
+    drop(fut);
+    (out, own.expect("polled at least once"))
+}
+
+/// How many of `wakers` someone besides the test still holds.
+fn still_held(wakers: &[Arc<Forward>]) -> usize {
+    wakers.iter().filter(|w| Arc::strong_count(w) > 1).count()
+}
+
 instantiate!(
     receive_waits_for_a_send_from_another_thread,
     send_waits_for_room,
@@ -178,6 +217,7 @@ instantiate!(
     a_blocked_receiver_gets_the_handoff_not_an_async_one,
     a_dropped_receive_loses_nothing,
     cancelled_receives_lose_and_duplicate_nothing,
+    cancelled_waits_leave_no_waker_behind,
     concurrent_receivers_get_distinct_messages,
 );
 
@@ -463,6 +503,67 @@ fn cancelled_receives_lose_and_duplicate_nothing<B: Backend>(b: &B) {
     assert_eq!(got, (0..N).collect::<Vec<_>>());
     assert!(cancelled > 0, "no receive was cancelled");
     assert_eq!(q.try_receive(&mut [0; 64]), Err(Error::WouldBlock));
+}
+
+/// A cancelled async wait leaves nothing behind (Q7), at once, not on the
+/// queue's next change: after 10,000 receives on an empty queue and 10,000
+/// sends on a full one, each polled once with a waker of its own and
+/// dropped, and a few hundred of each that timed out, nothing holds any of
+/// their wakers (the twin used to keep each one, and its task, until the
+/// queue next changed, every new wait scanning them all), and the queue
+/// still works.
+fn cancelled_waits_leave_no_waker_behind<B: Backend>(b: &B) {
+    const N: usize = 10_000;
+    const TIMED: usize = 300;
+    let rt = paused_runtime();
+    let _rt = rt.enter();
+    let name = b.name("leave");
+    let q = AsyncQueue::new(b.open(&name, &small(1))).unwrap();
+    let timeout = |i: usize| {
+        if i % 2 == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(1)
+        }
+    };
+    rt.block_on(async {
+        let mut buf = [0u8; 64];
+        let mut wakers = Vec::new();
+        for _ in 0..N {
+            let (r, w) = with_own_waker(q.receive(&mut buf), true).await;
+            assert_eq!(r, None, "empty queue: pending");
+            wakers.push(w);
+        }
+        for i in 0..TIMED {
+            let (r, w) = with_own_waker(q.receive_timeout(&mut buf, timeout(i)), false).await;
+            assert_eq!(r, Some(Err(Error::TimedOut)));
+            wakers.push(w);
+        }
+        assert_eq!(still_held(&wakers), 0, "receive wakers still held");
+        q.try_send(b"full", 1).unwrap();
+        wakers.clear();
+        for _ in 0..N {
+            let (r, w) = with_own_waker(q.send(b"more", 2), true).await;
+            assert_eq!(r, None, "full queue: pending");
+            wakers.push(w);
+        }
+        for i in 0..TIMED {
+            let (r, w) = with_own_waker(q.send_timeout(b"more", 2, timeout(i)), false).await;
+            assert_eq!(r, Some(Err(Error::TimedOut)));
+            wakers.push(w);
+        }
+        assert_eq!(still_held(&wakers), 0, "send wakers still held");
+        // Nothing was taken or sent by the cancelled calls; waits still wake.
+        let (r, w) = with_own_waker(q.send(b"next", 3), true).await;
+        assert_eq!(r, None);
+        assert_eq!(q.receive_vec().await, Ok((b"full".to_vec(), 1)));
+        drop(w);
+        assert_eq!(q.try_receive(&mut buf), Err(Error::WouldBlock));
+        let mut rx = pin!(q.receive_vec());
+        assert_eq!(poll_once(&mut rx).await, None);
+        q.try_send(b"last", 4).unwrap();
+        assert_eq!(rx.await, Ok((b"last".to_vec(), 4)));
+    });
 }
 
 /// Two runtimes on two threads, three tasks each, share one queue (each

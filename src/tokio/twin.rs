@@ -1,5 +1,6 @@
 //! The twin's async wait: a waker registered on the queue, woken on every
-//! change of the queue (see `QueueShared::ready_or_register`).
+//! change of the queue and removed when the future is dropped (see
+//! `twin::queue::AsyncWait`).
 
 use std::future::{poll_fn, Future};
 use std::task::Poll;
@@ -33,6 +34,8 @@ impl Backend for Queue {
             Direction::Receive => Interest::Readable,
             Direction::Send => Interest::Writable,
         };
+        // Dropped with the future: removes the waker it registered.
+        let mut wait = q.async_wait();
         poll_fn(move |cx| loop {
             match attempt(q) {
                 Err(Error::WouldBlock) => {}
@@ -40,7 +43,7 @@ impl Backend for Queue {
             }
             // Ready again already (a change since the attempt): try again;
             // otherwise the task's waker is registered on the queue.
-            if !q.ready_or_register(interest, cx.waker()) {
+            if !wait.ready_or_register(interest, cx.waker()) {
                 return Poll::Pending;
             }
         })

@@ -138,10 +138,10 @@ impl Queue {
         d.world.point(|| format!("{call}({:?})", d.name));
     }
 
-    /// See [`QueueShared::ready_or_register`]: the async handle's wait.
+    /// A new async wait on the queue (see [`QueueShared::async_wait`]).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn ready_or_register(&self, interest: Interest, waker: &std::task::Waker) -> bool {
-        self.desc.queue.ready_or_register(interest, waker)
+    pub(crate) fn async_wait(&self) -> super::queue::AsyncWait<'_> {
+        self.desc.queue.async_wait()
     }
 
     /// When tracing, the time a call starts (its trace shows the deadline

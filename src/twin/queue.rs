@@ -506,9 +506,9 @@ pub(crate) struct QueueState {
     recv_waiters: VecDeque<Arc<Waiter>>,
     send_waiters: VecDeque<Arc<Waiter>>,
     pollers: Vec<Arc<Waiter>>,
-    /// Async tasks waiting for readiness (`mqtwin::tokio`), one waker per
-    /// task; all are taken and woken on the next change.
-    wakers: Vec<Waker>,
+    /// Async waits for readiness (`mqtwin::tokio`), one waker per pending
+    /// future; all are taken and woken on the next change.
+    wakers: Wakers,
     pub(crate) notify: Option<Registration>,
 }
 
@@ -516,13 +516,150 @@ pub(crate) struct QueueState {
 /// [`wake`](Woken::wake) after releasing the queue lock: a waker is the
 /// executor's code, never run under one of the crate's locks.
 #[must_use]
-pub(crate) struct Woken(Vec<Waker>);
+pub(crate) struct Woken(Vec<Option<Waker>>);
 
 impl Woken {
     pub(crate) fn wake(self) {
-        for w in self.0 {
+        for w in self.0.into_iter().flatten() {
             w.wake();
         }
+    }
+}
+
+/// One async send or receive waiting for a queue's readiness
+/// (`mqtwin::tokio`), held by its future: the waker it registered, if any,
+/// is removed when it is dropped (the future cancelled or done), so a
+/// cancelled wait leaves neither its waker nor its task behind.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+pub(crate) struct AsyncWait<'a> {
+    queue: &'a QueueShared,
+    /// Its place among the queue's wakers.
+    key: Option<WakerKey>,
+}
+
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+impl AsyncWait<'_> {
+    /// For a wait whose `try_*` call found the queue not ready: returns
+    /// `true` if `interest` is met now (the task should try again), or
+    /// registers `waker` to be woken on the queue's next change and returns
+    /// `false`. The check and the registration are one step under the queue
+    /// lock, so a change that made the queue ready after the failed try is
+    /// either seen here or wakes the waker. Polled again before a change,
+    /// the wait replaces its waker (or keeps it, if it
+    /// [`will_wake`](Waker::will_wake) the same task) instead of adding one.
+    /// O(1). The waker is cloned before the lock is taken, and the one not
+    /// kept is dropped after it is released: both are the executor's code.
+    pub(crate) fn ready_or_register(&mut self, interest: Interest, waker: &Waker) -> bool {
+        let waker = waker.clone();
+        let mut st = self.queue.state.lock();
+        let ready = interest.is_met(st.readiness(self.queue.meta.capacity));
+        let unused = if ready {
+            Some(waker)
+        } else {
+            st.wakers.register(&mut self.key, waker)
+        };
+        drop(st);
+        drop(unused);
+        ready
+    }
+}
+
+impl Drop for AsyncWait<'_> {
+    /// Removes the waker, unless a change took it already. O(1); the waker
+    /// is dropped after the lock is released (the last one drops its task).
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let mut st = self.queue.state.lock();
+            let removed = st.wakers.deregister(key);
+            drop(st);
+            drop(removed);
+        }
+    }
+}
+
+/// Where a pending async wait's waker sits in its queue's [`Wakers`]: held
+/// by the future, which replaces its waker through it when polled again and
+/// removes it when dropped. It goes stale when a change takes the wakers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WakerKey {
+    /// The [`Wakers::epoch`] it was made in.
+    epoch: u64,
+    slot: usize,
+}
+
+/// A queue's async wakers: a slab, so that registering, replacing and
+/// removing a future's waker are O(1) whatever the number of waits.
+#[derive(Debug, Default)]
+struct Wakers {
+    slots: Vec<Option<Waker>>,
+    /// Empty slots, reused before `slots` grows.
+    free: Vec<usize>,
+    /// Wakers in `slots`.
+    live: usize,
+    /// Counts the changes that took the wakers; a key of an older epoch
+    /// names nothing.
+    epoch: u64,
+}
+
+impl Wakers {
+    /// The slot `key` names, if it is of this epoch.
+    fn slot(&mut self, key: Option<WakerKey>) -> Option<&mut Option<Waker>> {
+        let key = key.filter(|k| k.epoch == self.epoch)?;
+        self.slots.get_mut(key.slot).filter(|s| s.is_some())
+    }
+
+    /// Registers `waker` for the wait that holds `key`: replaces the waker
+    /// in its slot (unless that one [`will_wake`](Waker::will_wake) the same
+    /// task), or, for a new or stale key, fills a slot and sets `key` to it.
+    /// Returns the waker not kept, to be dropped after the lock is released.
+    fn register(&mut self, key: &mut Option<WakerKey>, waker: Waker) -> Option<Waker> {
+        if let Some(slot) = self.slot(*key) {
+            return match slot {
+                Some(w) if w.will_wake(&waker) => Some(waker),
+                _ => slot.replace(waker),
+            };
+        }
+        let w = Some(waker);
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = w;
+                i
+            }
+            None => {
+                self.slots.push(w);
+                self.slots.len() - 1
+            }
+        };
+        self.live += 1;
+        *key = Some(WakerKey {
+            epoch: self.epoch,
+            slot,
+        });
+        None
+    }
+
+    /// Removes the waker `key` names, if still there, and returns it, to be
+    /// dropped after the lock is released.
+    fn deregister(&mut self, key: WakerKey) -> Option<Waker> {
+        let waker = self.slot(Some(key))?.take();
+        self.live -= 1;
+        if self.live == 0 {
+            // No key of this epoch names a slot any more: start afresh.
+            self.slots.clear();
+            self.free.clear();
+        } else {
+            self.free.push(key.slot);
+        }
+        waker
+    }
+
+    /// Takes every waker (O(1) here; the caller wakes them outside the
+    /// lock); every key made so far goes stale.
+    fn take(&mut self) -> Woken {
+        self.epoch += 1;
+        self.free.clear();
+        self.live = 0;
+        Woken(std::mem::take(&mut self.slots))
     }
 }
 
@@ -550,7 +687,7 @@ impl QueueState {
         for p in &self.pollers {
             p.cv.notify_all();
         }
-        Woken(std::mem::take(&mut self.wakers))
+        self.wakers.take()
     }
 }
 
@@ -564,7 +701,7 @@ impl QueueShared {
                 recv_waiters: VecDeque::new(),
                 send_waiters: VecDeque::new(),
                 pollers: Vec::new(),
-                wakers: Vec::new(),
+                wakers: Wakers::default(),
                 notify: None,
             }),
         }
@@ -575,25 +712,13 @@ impl QueueShared {
         self.state.lock().readiness(self.meta.capacity)
     }
 
-    /// For an async task whose `try_*` call found the queue not ready:
-    /// returns `true` if `interest` is met now (the task should try again),
-    /// or registers `waker` to be woken on the queue's next change and
-    /// returns `false`. The check and the registration are one step under
-    /// the queue lock, so a change that made the queue ready after the
-    /// failed try is either seen here or wakes the waker. A task registers
-    /// once (a waker that [`will_wake`](Waker::will_wake) the same task is
-    /// not added twice), so a future polled again and again without a change
-    /// does not grow the list.
+    /// A new async wait on the queue, registered nowhere yet.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn ready_or_register(&self, interest: Interest, waker: &Waker) -> bool {
-        let mut st = self.state.lock();
-        if interest.is_met(st.readiness(self.meta.capacity)) {
-            return true;
+    pub(crate) fn async_wait(&self) -> AsyncWait<'_> {
+        AsyncWait {
+            queue: self,
+            key: None,
         }
-        if !st.wakers.iter().any(|w| w.will_wake(waker)) {
-            st.wakers.push(waker.clone());
-        }
-        false
     }
 
     /// The send path after the argument checks (`do_mq_timedsend` under the
@@ -989,6 +1114,116 @@ fn fire(world: &World, reg: Registration, sender: &Process) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A waker that counts its wakes; its `Arc`'s strong count shows
+    /// whether the queue still holds a clone.
+    #[derive(Default)]
+    struct Counted(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counted {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn counted() -> (std::sync::Arc<Counted>, Waker) {
+        let c = std::sync::Arc::new(Counted::default());
+        (std::sync::Arc::clone(&c), Waker::from(c))
+    }
+
+    fn wakes(c: &Counted) -> usize {
+        c.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn async_queue(capacity: usize) -> QueueShared {
+        QueueShared::new(QueueMeta {
+            id: 1,
+            uid: 0,
+            gid: 0,
+            mode: 0o600,
+            capacity,
+            max_msg_len: 8,
+            charged_uid: 0,
+            cost: 0,
+        })
+    }
+
+    /// Issue 14 item 6: a dropped async wait removes its waker at once
+    /// (not on the queue's next change), so thousands of cancelled waits
+    /// leave no waker, task or slot behind; a wait polled again replaces
+    /// its waker in place.
+    #[test]
+    fn async_waits_deregister_on_drop_and_reregister_in_place() {
+        let n = if cfg!(miri) { 100 } else { 10_000 };
+        let q = async_queue(1);
+        let live = |q: &QueueShared| q.state.lock().wakers.live;
+        let slots = |q: &QueueShared| q.state.lock().wakers.slots.len();
+        // Cancelled waits, each with a waker of its own, one at a time and
+        // with 10 others pending.
+        let pending: Vec<_> = (0..10)
+            .map(|_| {
+                let (c, w) = counted();
+                let mut wait = q.async_wait();
+                assert!(!wait.ready_or_register(Interest::Readable, &w));
+                (c, wait)
+            })
+            .collect();
+        let mut cancelled = Vec::new();
+        for _ in 0..n {
+            let (c, w) = counted();
+            let mut wait = q.async_wait();
+            assert!(!wait.ready_or_register(Interest::Readable, &w));
+            assert_eq!(live(&q), 11);
+            drop(wait);
+            cancelled.push(c);
+        }
+        assert_eq!(slots(&q), 11, "freed slots are reused");
+        assert!(cancelled
+            .iter()
+            .all(|c| std::sync::Arc::strong_count(c) == 1));
+        drop(pending);
+        assert_eq!((live(&q), slots(&q)), (0, 0));
+
+        // Polled again before a change: the same waker is kept, another
+        // replaces it (and the old one is dropped).
+        let (a, wa) = counted();
+        let (b, wb) = counted();
+        let mut wait = q.async_wait();
+        for _ in 0..3 {
+            assert!(!wait.ready_or_register(Interest::Readable, &wa));
+        }
+        assert_eq!((live(&q), std::sync::Arc::strong_count(&a)), (1, 3));
+        assert!(!wait.ready_or_register(Interest::Readable, &wb));
+        assert_eq!(live(&q), 1);
+        assert_eq!(
+            std::sync::Arc::strong_count(&a),
+            2,
+            "replaced waker dropped"
+        );
+        assert_eq!(std::sync::Arc::strong_count(&b), 3);
+
+        // A change takes and wakes it once; the wait's key goes stale: a
+        // newer wait may get its slot, and dropping the old wait leaves
+        // the newer one registered.
+        let mut st = q.state.lock();
+        st.messages.push(b"x", 0);
+        let woken = st.changed();
+        drop(st);
+        woken.wake();
+        assert_eq!((wakes(&a), wakes(&b), live(&q)), (0, 1, 0));
+        assert!(wait.ready_or_register(Interest::Readable, &wb), "ready now");
+        assert_eq!(live(&q), 0, "a ready queue registers nothing");
+        let (c, wc) = counted();
+        let mut newer = q.async_wait();
+        assert!(!newer.ready_or_register(Interest::Writable, &wc));
+        drop(wait);
+        assert_eq!(live(&q), 1, "the stale key removed nothing");
+        drop(newer);
+        assert_eq!(live(&q), 0);
+        assert_eq!(std::sync::Arc::strong_count(&b), 2);
+        assert_eq!(std::sync::Arc::strong_count(&c), 2);
+        assert_eq!(wakes(&c), 0);
+    }
 
     #[test]
     fn priority_order_then_fifo() {
