@@ -250,7 +250,10 @@ fn spawn_worker() -> std::io::Result<()> {
 /// guard (released while waiting).
 fn socket_with_room(
     mut guard: MutexGuard<'static, Option<Table>>,
-) -> (MutexGuard<'static, Option<Table>>, Result<(u64, RawFd), Error>) {
+) -> (
+    MutexGuard<'static, Option<Table>>,
+    Result<(u64, RawFd), Error>,
+) {
     let end = Instant::now() + ROOM_WAIT;
     loop {
         let t = table(&mut guard);
