@@ -55,11 +55,27 @@ const PATIENCE: Duration = Duration::from_secs(20);
 /// One variant at a time: the counts are the process's.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn cycles() -> usize {
+/// Measured cycles: `MQTWIN_NOTIFY_CYCLES`, else `default`.
+fn cycles(default: usize) -> usize {
     std::env::var("MQTWIN_NOTIFY_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000)
+        .unwrap_or(default)
+}
+
+/// The crate's notification threads of this process: (readers, workers),
+/// by name (`/proc/self/task/*/comm`, cut to 15 bytes).
+fn crate_threads() -> (usize, usize) {
+    let (mut readers, mut workers) = (0, 0);
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        match comm.trim_end() {
+            "mqtwin-notify-r" => readers += 1,
+            "mqtwin-notify" => workers += 1,
+            _ => {}
+        }
+    }
+    (readers, workers)
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -179,13 +195,15 @@ fn assert_flat(what: &str, base: Usage, peak: Usage) {
 
 #[test]
 fn waiting_for_each_callback_keeps_descriptors_threads_and_memory_flat() {
-    let (base, peak) = run("grow-wait", true, cycles());
+    // Each cycle waits for a reader and a worker to wake up: ~20-80 µs
+    // here, so fewer by default (100,000: 2-8 s in a debug build).
+    let (base, peak) = run("grow-wait", true, cycles(20_000));
     assert_flat("waiting for each callback", base, peak);
 }
 
 #[test]
 fn not_waiting_for_callbacks_keeps_descriptors_threads_and_memory_flat() {
-    let (base, peak) = run("grow-nowait", false, cycles());
+    let (base, peak) = run("grow-nowait", false, cycles(100_000));
     assert_flat("not waiting for callbacks", base, peak);
 }
 
@@ -335,6 +353,11 @@ fn blocked_callbacks_hold_at_most_the_pool_and_the_rest_wait_their_turn() {
         "callbacks running at once"
     );
     assert!(
+        crate_threads().1 <= POOL,
+        "(readers, workers) {:?}",
+        crate_threads()
+    );
+    assert!(
         held.threads <= base.threads + POOL,
         "threads grew from {} to {} with {BLOCKED} blocked callbacks",
         base.threads,
@@ -385,8 +408,6 @@ fn added_sockets_readers_and_workers_go_away_when_idle() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let qs = open_queues("reclaim", PENDING);
     fire_and_wait(&qs.queues[0]); // the first socket, reader and worker
-                                  // Workers left by another test have gone (2 s without a job).
-    std::thread::sleep(Duration::from_millis(2_500));
     let base = usage();
 
     let ran = Arc::new(AtomicUsize::new(0));
@@ -411,13 +432,15 @@ fn added_sockets_readers_and_workers_go_away_when_idle() {
         "{} of {PENDING} callbacks ran",
         ran.load(Ordering::SeqCst)
     );
+    assert!(crate_threads().0 >= 3, "readers: {:?}", crate_threads());
+    // The added sockets close 1 s after their last cookie, extra workers
+    // exit after 2 s without a job: one reader and one worker remain.
     assert!(
-        eventually(|| {
-            let now = usage();
-            now.fds <= base.fds && now.threads <= base.threads
-        }),
-        "not back to {base:?} after the callbacks: {:?}",
-        usage()
+        eventually(|| usage().fds <= base.fds && crate_threads() == (1, 1)),
+        "descriptors {} (before the burst: {}), (readers, workers) {:?}",
+        usage().fds,
+        base.fds,
+        crate_threads()
     );
 }
 
@@ -442,7 +465,9 @@ fn a_forked_child_gets_its_own_socket_reader_and_worker() {
             }))
             .is_ok()
             && child_queue.send(b"x", 0).is_ok()
-            && rx.recv_timeout(PATIENCE).is_ok();
+            && rx.recv_timeout(PATIENCE).is_ok()
+            // Its own: one reader, one worker (the parent's do not exist).
+            && crate_threads() == (1, 1);
         // SAFETY: ends the child without running the parent's destructors.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }

@@ -93,8 +93,8 @@ const MAX_WORKERS: usize = 8;
 /// A worker beyond the first exits after this long without a job.
 const WORKER_LINGER: Duration = Duration::from_secs(2);
 /// How long a cancel waits for a removed callback to be dropped. Only a
-/// callback whose `Drop` blocks (or a pool whose every worker is blocked in
-/// a callback, for a closure removed by a close) can make it wait this long.
+/// callback whose `Drop` blocks (on another thread) can make it wait this
+/// long.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
 /// A queue, as the kernel identifies it: the mqueue inode.
@@ -156,6 +156,7 @@ struct Table {
 }
 
 static TABLE: Mutex<Option<Table>> = Mutex::new(None);
+type Guard = MutexGuard<'static, Option<Table>>;
 /// Entries, pending counts or in-flight counts changed.
 static CHANGED: Condvar = Condvar::new();
 /// A job was queued.
@@ -168,7 +169,7 @@ thread_local! {
     static DROPPING: Cell<bool> = const { Cell::new(false) };
 }
 
-fn lock() -> MutexGuard<'static, Option<Table>> {
+fn lock() -> Guard {
     TABLE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -200,12 +201,7 @@ fn table(guard: &mut Option<Table>) -> &mut Table {
 }
 
 /// Waits on `cv` until `end` (or a notification), counted in `waiters`.
-fn wait_until(
-    cv: &Condvar,
-    guard: MutexGuard<'static, Option<Table>>,
-    end: Instant,
-) -> MutexGuard<'static, Option<Table>> {
-    let mut guard = guard;
+fn wait_until(cv: &Condvar, mut guard: Guard, end: Instant) -> Guard {
     table(&mut guard).waiters += 1;
     let left = end.saturating_duration_since(Instant::now());
     let mut guard = cv
@@ -248,12 +244,7 @@ fn spawn_worker() -> std::io::Result<()> {
 /// else (after waiting up to [`ROOM_WAIT`] for a reader to catch up) a new
 /// one with its reader thread. Returns its id and descriptor, with the
 /// guard (released while waiting).
-fn socket_with_room(
-    mut guard: MutexGuard<'static, Option<Table>>,
-) -> (
-    MutexGuard<'static, Option<Table>>,
-    Result<(u64, RawFd), Error>,
-) {
+fn socket_with_room(mut guard: Guard) -> (Guard, Result<(u64, RawFd), Error>) {
     let end = Instant::now() + ROOM_WAIT;
     loop {
         let t = table(&mut guard);
@@ -433,6 +424,24 @@ fn dropped(t: &mut Table, queue: QueueId, n: usize) {
     changed(t);
 }
 
+/// The removed closures of `queue` a cancel drops itself: those a reader
+/// handed to it, and any a close left in the pool's queue (so a cancel never
+/// waits for a worker).
+fn take_removed(t: &mut Table, queue: QueueId) -> Vec<Callback> {
+    let mut mine = t.handed.remove(&queue).unwrap_or_default();
+    if t.pool.jobs.iter().any(|j| !j.run && j.queue == queue) {
+        let jobs = std::mem::take(&mut t.pool.jobs);
+        for job in jobs {
+            if !job.run && job.queue == queue {
+                mine.push(job.callback);
+            } else {
+                t.pool.jobs.push_back(job);
+            }
+        }
+    }
+    mine
+}
+
 /// Runs `remove` (an `mq_notify(fd, NULL)`), then waits until every callback
 /// this process had armed on `fd`'s queue before it has been queued to run
 /// or dropped. The closures the removal sent back are dropped on this
@@ -476,7 +485,8 @@ pub(super) fn cancel_and_wait(
     let mut guard = lock();
     loop {
         let t = table(&mut guard);
-        if let Some(callbacks) = t.handed.remove(&queue) {
+        let callbacks = take_removed(t, queue);
+        if !callbacks.is_empty() {
             let n = callbacks.len();
             drop(guard);
             drop_removed(callbacks);
