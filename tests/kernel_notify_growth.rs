@@ -404,7 +404,7 @@ impl Drop for DropCounts {
 /// reader stayed for the life of the process.
 #[test]
 fn added_sockets_readers_and_workers_go_away_when_idle() {
-    const PENDING: usize = 2 * 64 + 2; // three sockets
+    const PENDING: usize = 64 + 2; // two sockets
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let qs = open_queues("reclaim", PENDING);
     fire_and_wait(&qs.queues[0]); // the first socket, reader and worker
@@ -419,10 +419,13 @@ fn added_sockets_readers_and_workers_go_away_when_idle() {
         .unwrap();
     }
     let busy = usage();
+    // Nothing has fired: both sockets and readers are busy (a new thread
+    // names itself once it runs).
     assert!(
-        busy.fds >= base.fds + 2,
-        "{PENDING} pending registrations on {} sockets?",
-        busy.fds - base.fds + 1
+        busy.fds > base.fds && eventually(|| crate_threads().0 >= 2),
+        "{PENDING} pending registrations on {} sockets, (readers, workers) {:?}",
+        busy.fds - base.fds + 1,
+        crate_threads()
     );
     for q in &qs.queues {
         q.send(b"x", 0).unwrap();
@@ -432,7 +435,6 @@ fn added_sockets_readers_and_workers_go_away_when_idle() {
         "{} of {PENDING} callbacks ran",
         ran.load(Ordering::SeqCst)
     );
-    assert!(crate_threads().0 >= 3, "readers: {:?}", crate_threads());
     // The added sockets close 1 s after their last cookie, extra workers
     // exit after 2 s without a job: one reader and one worker remain.
     assert!(

@@ -42,21 +42,25 @@
 //!   first waits up to [`ROOM_WAIT`] for a reader to catch up (a burst of
 //!   fired notifications drains in microseconds), and only then adds a
 //!   socket; an added socket's reader closes it and exits once it has had
-//!   nothing pending for [`SOCKET_LINGER`]. So the sockets are one plus one
-//!   per 64 registrations that are really outstanding at once.
+//!   nothing pending for [`SOCKET_LINGER`]. So there are at most one socket
+//!   plus one per 64 registrations outstanding at once (and an idle added
+//!   one for a second), each with one reader.
 //! - **Callbacks.** A reader never runs user code: it only moves the closure
 //!   to a job queue served by a pool of at most [`MAX_WORKERS`] threads
-//!   (named `mqtwin-notify`). A worker is added when a job finds no idle
-//!   one; workers beyond the first exit after [`WORKER_LINGER`] without a
-//!   job. Callbacks run in the order they fired, up to `MAX_WORKERS` at a
-//!   time: a callback that blocks holds one worker, and once all of them are
-//!   held the next callbacks wait in the queue (never lost) until one is
-//!   free. Closures removed by a close are dropped by a worker too.
+//!   (named `mqtwin-notify`). The first worker is started by the first
+//!   registration and stays; another is added when a job finds no idle one,
+//!   and exits after [`WORKER_LINGER`] without a job. Callbacks start in the
+//!   order they fired, up to `MAX_WORKERS` running at a time: a callback
+//!   that blocks holds one worker, and once all of them are held the next
+//!   callbacks wait in the queue (never lost) until one is free. Closures removed by a close are dropped by a worker too (those
+//!   removed by a cancel, by the cancelling thread).
 //!
 //! Readers and workers block every signal, as glibc's helper threads do, so
-//! a process-directed signal is never delivered to them. A panic in a
-//! callback (or in a closure's `Drop`) is reported by the panic hook and
-//! ends that callback only.
+//! a process-directed signal is never delivered to them (a worker blocks
+//! them again before each callback). Callbacks share the workers, so one
+//! may see thread-locals an earlier one left. A panic in a callback (or in
+//! a closure's `Drop`) is reported by the panic hook and ends that callback
+//! only.
 
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
@@ -512,7 +516,7 @@ pub(super) fn cancel_and_wait(
 
 /// Blocks every signal on the calling thread, as glibc's helper threads do.
 fn block_signals() {
-    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None);
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), None);
 }
 
 /// A reader thread: takes each cookie the kernel sends on socket `fd`
@@ -641,6 +645,9 @@ fn work_loop() {
         {
             drop(guard);
             if run {
+                // Each callback starts with every signal blocked, as on a
+                // thread of its own, whatever the previous one did.
+                block_signals();
                 let _ = catch_unwind(AssertUnwindSafe(callback));
                 guard = lock();
             } else {
