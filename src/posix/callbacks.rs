@@ -217,6 +217,13 @@ fn wait_until(cv: &Condvar, mut guard: Guard, end: Instant) -> Guard {
     guard
 }
 
+/// `d` from now (saturating: an unrepresentable instant means now).
+fn after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).unwrap_or(now)
+}
+
+/// Wakes the threads waiting on [`CHANGED`], if any.
 fn changed(t: &Table) {
     if t.waiters > 0 {
         CHANGED.notify_all();
@@ -249,7 +256,7 @@ fn spawn_worker() -> std::io::Result<()> {
 /// one with its reader thread. Returns its id and descriptor, with the
 /// guard (released while waiting).
 fn socket_with_room(mut guard: Guard) -> (Guard, Result<(u64, RawFd), Error>) {
-    let end = Instant::now() + ROOM_WAIT;
+    let end = after(ROOM_WAIT);
     loop {
         let t = table(&mut guard);
         if let Some(s) = t.sockets.iter().find(|s| s.pending < PER_SOCKET) {
@@ -485,7 +492,7 @@ pub(super) fn cancel_and_wait(
     // Every key in `waiting_for` was armed before the removal, so the kernel
     // has sent its cookie back (REMOVED now, or WOKENUP earlier): a reader
     // takes it out within microseconds.
-    let end = Instant::now() + CANCEL_WAIT;
+    let end = after(CANCEL_WAIT);
     let mut guard = lock();
     loop {
         let t = table(&mut guard);
