@@ -52,7 +52,7 @@ const RSS_SLACK_KB: u64 = 4 * 1024;
 /// How long one callback may take to arrive.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// One variant at a time: the counts are the process's.
+/// One test at a time: the counts are the process's.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Measured cycles: `MQTWIN_NOTIFY_CYCLES`, else `default`.
