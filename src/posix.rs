@@ -292,8 +292,9 @@ impl Drop for Queue {
         // drop. The result is ignored: close(2) releases the descriptor even
         // when it reports an error, and Drop cannot report one.
         // A thread callback registered on the queue by this process is
-        // dropped (by its reader thread) when the kernel reports the
-        // registration removed; one that already fired still runs.
+        // dropped (by a callback worker, see `callbacks`) when the kernel
+        // reports the registration removed; one that already fired still
+        // runs.
         unsafe {
             libc::mq_close(self.mqd.as_raw_fd());
         }
