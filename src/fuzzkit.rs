@@ -4,7 +4,7 @@
 //! You give the kit three things:
 //!
 //! - **the handler**: your production server loop, generic over
-//!   [`Namespace`], called with a [`Twin`]; it runs until it
+//!   [`Namespace`](crate::Namespace), called with a [`Twin`]; it runs until it
 //!   returns;
 //! - **how to stop it**: a closure the kit calls once every client is done
 //!   (usually: send your protocol's shutdown message). A handler that does not

@@ -341,7 +341,7 @@ impl SimError {
     pub fn blocked(&self) -> Vec<(usize, String)> {
         match &self.failure {
             Failure::Deadlock(b) => b.clone(),
-            Failure::Panicked { .. } | Failure::Stalled(_) | Failure::Overrun { .. } => Vec::new(),
+            Failure::Panicked { .. } | Failure::Stalled(_) | Failure::Overrun(_) => Vec::new(),
         }
     }
 
@@ -349,7 +349,7 @@ impl SimError {
     pub fn panic_message(&self) -> Option<&str> {
         match &self.failure {
             Failure::Panicked { message, .. } => Some(message),
-            Failure::Deadlock(_) | Failure::Stalled(_) | Failure::Overrun { .. } => None,
+            Failure::Deadlock(_) | Failure::Stalled(_) | Failure::Overrun(_) => None,
         }
     }
 
@@ -358,7 +358,7 @@ impl SimError {
     #[cfg_attr(not(feature = "fuzzkit"), allow(dead_code))]
     pub(crate) fn overrun(&self) -> Option<(&str, &[(usize, String)])> {
         match &self.failure {
-            Failure::Overrun { exceeded, running } => Some((exceeded, running)),
+            Failure::Overrun(o) => Some((&o.exceeded, &o.running)),
             _ => None,
         }
     }
@@ -392,7 +392,8 @@ impl fmt::Display for SimError {
                 "mqtwin: deterministic run (seed {}): participant {participant} panicked: {message}",
                 self.seed
             )?,
-            Failure::Overrun { exceeded, running } => {
+            Failure::Overrun(o) => {
+                let (exceeded, running) = (&o.exceeded, &o.running);
                 writeln!(
                     f,
                     "mqtwin: deterministic run (seed {}) went past its limit of {exceeded}; \

@@ -47,12 +47,18 @@ pub(crate) enum Failure {
     /// The token holder made no twin call for a while: it is blocked
     /// outside the twin (or computing for that long).
     Stalled(Box<Stall>),
-    /// The run went past a [`Limit`] set with [`SimCore::limit`]: what was
-    /// exceeded, and the unfinished participants with their calls.
-    Overrun {
-        exceeded: String,
-        running: Vec<(usize, String)>,
-    },
+    /// The run went past a [`Limit`] set with [`SimCore::limit`].
+    Overrun(Box<Overrun>),
+}
+
+/// How a run went past its limit (boxed in [`Failure`]: keeps `SimError`
+/// small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Overrun {
+    /// What was exceeded ("3600s of virtual time", "100000 scheduling steps").
+    pub(crate) exceeded: String,
+    /// The unfinished participants, with their calls.
+    pub(crate) running: Vec<(usize, String)>,
 }
 
 /// A bound on the rest of a run, in virtual time and scheduling steps
@@ -342,7 +348,7 @@ impl SimCore {
             .map(|(i, p)| (i, p.call.clone()))
             .collect();
         st.failure
-            .get_or_insert(Failure::Overrun { exceeded, running });
+            .get_or_insert(Failure::Overrun(Box::new(Overrun { exceeded, running })));
         st.aborting = true;
     }
 
