@@ -23,7 +23,7 @@ open(p, 'w').write(s.replace(old, new, 1))
 PY
   local gen kept
   gen=$(timeout 600 cargo test -q --features fuzzkit --test protocol_kit every_configuration 2>&1 | tr -d "\0" |
-    grep -aE "^(client [0-9]+: |final check: |a participant panicked: |deadlock)" | head -1 | cut -c1-110)
+    grep -aE "^(client [0-9]+: |final check: |a participant panicked: |deadlock|did not stop)" | head -1 | cut -c1-110)
   kept=$(timeout 600 cargo test -q --features arbitrary,fuzzkit --test fuzz_regressions protocol_kit 2>&1 |
     grep -ao "protocol_kit/[a-z-]*" | sort -u | sed 's|protocol_kit/||' | tr '\n' ' ')
   if [ -n "$gen" ] && [ -n "$kept" ]; then

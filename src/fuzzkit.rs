@@ -4,11 +4,15 @@
 //! You give the kit three things:
 //!
 //! - **the handler**: your production server loop, generic over
-//!   [`Namespace`], called with a [`Twin`]; it runs until it
+//!   [`Namespace`](crate::Namespace), called with a [`Twin`]; it runs until it
 //!   returns;
 //! - **how to stop it**: a closure the kit calls once every client is done
 //!   (usually: send your protocol's shutdown message). A handler that does not
-//!   return after it is a violation (a deadlock);
+//!   return after it is a violation: a deadlock if it blocks for good, and
+//!   if it keeps running (polling with a timeout, spinning) a run that goes
+//!   past the *stop limit* ([`Kit::stop_limit`]: by default
+//!   [`DEFAULT_STOP_TIME`], an hour of virtual time, and
+//!   [`DEFAULT_STOP_STEPS`] scheduling steps, after the stop was requested);
 //! - **a client model** ([`Client`]): how a peer connects and sends one
 //!   request drawn from fuzz bytes, and what it checks in the reply (your
 //!   invariant); optionally a final check of the whole system ([`Kit::check`]).
@@ -26,7 +30,7 @@
 //!
 //! A violation — your model's `Err`, a panic in any participant, a deadlock
 //! (a lost reply a client waits for forever), a handler that returns an
-//! error or does not stop — comes back from [`Kit::run`] as a [`Violation`];
+//! error or does not stop within the stop limit — comes back from [`Kit::run`] as a [`Violation`];
 //! [`Kit::fuzz`] panics with it, so libFuzzer saves the input. The same bytes
 //! replay the same run (everything is deterministic): give the saved file to
 //! [`Kit::replay_file`] in a plain `cargo test`.
@@ -79,10 +83,21 @@ use std::time::Duration;
 use arbitrary::Unstructured;
 
 use crate::twin::Twin;
-use crate::{Error, MessageQueue, Namespace, OpenOptions};
+use crate::Error;
 
 pub use arbitrary;
-pub use scenario::{Event, Scenario};
+pub use scenario::{Event, Scenario, MAX_CLIENTS, MAX_EVENTS};
+
+/// How much virtual time the run may take once the kit asks the handler to
+/// stop (the default of [`Kit::stop_limit`]): an hour.
+pub const DEFAULT_STOP_TIME: Duration = Duration::from_secs(3600);
+
+/// How many scheduling steps (twin calls and blocking points, of every
+/// participant) the run may take once the kit asks the handler to stop
+/// (the default of [`Kit::stop_limit`]). A handler that exits takes a few;
+/// a handler spinning on non-blocking calls is caught by this bound, in
+/// well under a second.
+pub const DEFAULT_STOP_STEPS: u64 = 100_000;
 
 /// A simulated peer of your handler, and the invariant it checks.
 ///
@@ -122,6 +137,8 @@ pub struct Kit<C> {
     max_clients: usize,
     max_events: usize,
     open_faults: bool,
+    stop_time: Duration,
+    stop_steps: u64,
     client: PhantomData<fn() -> C>,
 }
 
@@ -131,6 +148,8 @@ impl<C> fmt::Debug for Kit<C> {
             .field("max_clients", &self.max_clients)
             .field("max_events", &self.max_events)
             .field("open_faults", &self.open_faults)
+            .field("stop_time", &self.stop_time)
+            .field("stop_steps", &self.stop_steps)
             .finish_non_exhaustive()
     }
 }
@@ -139,7 +158,8 @@ impl<C> fmt::Debug for Kit<C> {
 /// seed, the scenario and how to replay it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Violation {
-    /// What broke: the model's message, a panic, a deadlock report.
+    /// What broke: the model's message, a panic, a deadlock report, a
+    /// handler that did not stop.
     pub message: String,
     /// The decoded input.
     pub scenario: Scenario,
@@ -182,7 +202,8 @@ pub struct Report {
 impl<C: Client> Kit<C> {
     /// A kit for the handler `serve` (your server loop, run until it
     /// returns; an `Err` is a violation) and `stop` (called once every
-    /// client is done, from a participant: make `serve` return).
+    /// client is done, from a participant: make `serve` return within the
+    /// [stop limit](Kit::stop_limit)).
     pub fn new(
         serve: impl Fn(&Twin) -> Result<(), String> + Send + Sync + 'static,
         stop: impl Fn(&Twin) + Send + Sync + 'static,
@@ -194,6 +215,8 @@ impl<C: Client> Kit<C> {
             max_clients: 3,
             max_events: 16,
             open_faults: false,
+            stop_time: DEFAULT_STOP_TIME,
+            stop_steps: DEFAULT_STOP_STEPS,
             client: PhantomData,
         }
     }
@@ -208,15 +231,37 @@ impl<C: Client> Kit<C> {
         self
     }
 
-    /// At most this many clients (default 3, at least 1).
+    /// At most this many clients (default 3). Any value is taken: it is
+    /// clamped to `1..=`[`MAX_CLIENTS`] (64; each client is a thread).
     pub fn max_clients(mut self, n: usize) -> Self {
-        self.max_clients = n.max(1);
+        self.max_clients = n.clamp(1, MAX_CLIENTS);
         self
     }
 
-    /// At most this many events per client (default 16).
+    /// At most this many events per client (default 16). Any value is
+    /// taken: it is clamped to at most [`MAX_EVENTS`] (4,096); 0 means no
+    /// events (each client only connects).
     pub fn max_events(mut self, n: usize) -> Self {
-        self.max_events = n;
+        self.max_events = n.min(MAX_EVENTS);
+        self
+    }
+
+    /// Bounds a run once the handler is asked to stop: from the moment the
+    /// kit calls `stop`, the rest of the run (`stop` itself, the handler
+    /// returning, anything they spawned) may take at most `time` of virtual
+    /// time and `steps` scheduling steps (twin calls and blocking points of
+    /// every participant). Past either, the run is a violation, `did not
+    /// stop: …`, naming the participants still running and the call each
+    /// is in. Both bounds are deterministic: the same input gets the same
+    /// verdict. Defaults: [`DEFAULT_STOP_TIME`] (an hour) and
+    /// [`DEFAULT_STOP_STEPS`] (100,000).
+    ///
+    /// Any values are taken (the sums saturate): `Duration::MAX` and
+    /// `u64::MAX` are no bound (a handler polling with a timeout then runs
+    /// forever); `(Duration::ZERO, 0)` fails every run at the stop.
+    pub fn stop_limit(mut self, time: Duration, steps: u64) -> Self {
+        self.stop_time = time;
+        self.stop_steps = steps;
         self
     }
 
@@ -274,12 +319,19 @@ impl<C: Client> Kit<C> {
     ///
     /// # Errors
     ///
-    /// The [`Violation`], if any.
+    /// The [`Violation`], if any; a scenario with more than
+    /// [`MAX_CLIENTS`] clients is not run and comes back as one.
     pub fn run_scenario(&self, scenario: Scenario) -> Result<Report, Violation> {
         let violation = |message: String| Violation {
             message,
             scenario: scenario.clone(),
         };
+        if scenario.clients.len() > MAX_CLIENTS {
+            return Err(violation(format!(
+                "the scenario has {} clients, the kit runs at most {MAX_CLIENTS}",
+                scenario.clients.len()
+            )));
+        }
         let ns = Twin::builder()
             .deterministic(scenario.seed)
             .faults(scenario.faults.clone())
@@ -300,12 +352,15 @@ impl<C: Client> Kit<C> {
             })
             .collect();
         let stopper = {
-            let (ns, stop) = (ns.clone(), Arc::clone(&self.stop));
+            let (ns, stop, s) = (ns.clone(), Arc::clone(&self.stop), sim.clone());
+            let (time, steps) = (self.stop_time, self.stop_steps);
             sim.spawn(move || {
                 let mut outcomes = Vec::new();
                 for c in clients {
                     outcomes.push(c.join());
                 }
+                // From here on the run must end within the stop limit.
+                s.limit(time, steps);
                 stop(&ns);
                 outcomes
             })
@@ -341,9 +396,19 @@ fn describe(e: &crate::twin::SimError, clients: usize) -> String {
     let who = |p: usize| match p {
         0 => "the handler".to_owned(),
         p if p <= clients => format!("client {}", p - 1),
-        _ => "the stopper".to_owned(),
+        p if p == clients + 1 => "the stopper".to_owned(),
+        p => format!("participant {p} (spawned by your code)"),
     };
-    if e.is_deadlock() {
+    if let Some((exceeded, running)) = e.overrun() {
+        let mut m = format!(
+            "did not stop: still running after {exceeded} since the kit asked the handler \
+             to stop (Kit::stop_limit)"
+        );
+        for (p, call) in running {
+            m.push_str(&format!("\n  {} in {call}", who(*p)));
+        }
+        m
+    } else if e.is_deadlock() {
         let mut m = "deadlock: every participant is blocked and no deadline is pending".to_owned();
         for (p, call) in e.blocked() {
             m.push_str(&format!("\n  {} blocked in {call}", who(p)));
@@ -382,35 +447,25 @@ fn run_client<C: Client>(ns: &Twin, id: usize, script: &[Event]) -> Result<usize
 
 /// Waits `d` of virtual time, for a client model that must let time pass
 /// without touching its own queues (e.g. leave replies unread while the
-/// handler's timeouts run). A participant blocked here counts as blocked,
+/// handler's timeouts run): [`Sim::sleep`](crate::twin::Sim::sleep) on the
+/// kit's deterministic twin. A participant sleeping here counts as blocked,
 /// so the twin's clock jumps when every participant is; the scenario's
-/// [`Event::Wait`] uses it too.
+/// [`Event::Wait`] uses it too. It opens no queue (your final checks see
+/// only your own) and no fault can cut it short: it always waits `d`
+/// (saturating at the latest time the clock can show).
 ///
-/// It blocks in a timed receive on a queue of its own that nobody sends to,
-/// unlinked as soon as it is open, so your final checks see only your own
-/// queues. It gives up early (without an error) if that queue cannot be
-/// opened: only with injected open faults.
+/// # Panics
+///
+/// When `ns` is not a deterministic twin or the caller is not one of its
+/// participants (the kit's handler, clients and stopper always are): a
+/// sleep there could not be woken by the scheduler.
 pub fn sleep(ns: &Twin, d: Duration) {
-    #[derive(Default)]
-    struct Sleepers(std::sync::atomic::AtomicU64);
-    let opts = OpenOptions::read_only().create().capacity(1).max_msg_len(1);
-    let until = crate::deadline::saturating_add(ns.now(), d);
-    // Numbered per namespace, so the names (in the trace) replay too.
-    let n = ns
-        .shared::<Sleepers>()
-        .0
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = format!("/mqtwin.fuzzkit.sleep.{n}");
-    let Ok(q) = retry(|| ns.open(&name, &opts)) else {
-        // An open can fail after creating the queue (ENFILE, as Linux).
-        let _ = ns.unlink(&name);
-        return;
-    };
-    let _ = ns.unlink(&name);
-    while ns.now() < until {
-        if let Err(Error::TimedOut) = q.receive_deadline(&mut [0; 1], Some(until)) {
-            break;
-        }
+    match ns.sim() {
+        Some(sim) => sim.sleep(d),
+        None => panic!(
+            "mqtwin::fuzzkit::sleep: the twin is not deterministic; call it from a \
+             participant of the kit's run (or use Sim::sleep)"
+        ),
     }
 }
 

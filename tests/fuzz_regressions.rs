@@ -1,7 +1,9 @@
 //! Replays the kept fuzz inputs on stable Rust, through the very functions
 //! the fuzz targets call: every file under `fuzz/regressions/<target>/` is
 //! fed to that target's entry point. A file that fails (panics, or hangs for
-//! more than ten seconds) names itself.
+//! more than ten seconds) names itself; a target whose directory is missing
+//! or holds no file fails too (a replay of nothing proves nothing), and so
+//! does a fuzz target without a directory.
 //!
 //! ```text
 //! cargo test --features arbitrary,fuzzkit --test fuzz_regressions
@@ -11,25 +13,19 @@
 //! `mqtwin::testing::fuzz` (feature `arbitrary`); the `protocol_kit` model
 //! is included here as source and needs the `fuzzkit` feature; `echo_kit`'s
 //! kept input is replayed by `tests/fuzzkit.rs`. `.ci/run` passes both
-//! features.
+//! features; without them this target is not built (`required-features` in
+//! `Cargo.toml`), so `cargo test --test fuzz_regressions` alone is an
+//! error, not a pass with nothing replayed.
 //!
 //! To keep a new input (a crash you fixed, or an interesting corpus entry),
 //! copy it into the target's directory; see `docs/fuzzing.md`.
-
-// Without either feature there is nothing to replay here (the helpers stay).
-#![cfg_attr(
-    not(any(feature = "arbitrary", feature = "fuzzkit")),
-    allow(dead_code, unused_imports)
-)]
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-#[cfg(feature = "fuzzkit")]
 #[path = "../examples/protocol/mod.rs"]
 mod protocol;
-#[cfg(feature = "fuzzkit")]
 #[path = "../fuzz/src_shared/protocol_kit.rs"]
 mod protocol_kit;
 
@@ -37,15 +33,25 @@ mod protocol_kit;
 /// with `-timeout=10` in `docs/fuzzing.md`).
 const HANG: Duration = Duration::from_secs(10);
 
-/// The files kept for `target`, in name order (none if the directory does
-/// not exist). Names starting with `.` are skipped.
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+/// The files kept for `target`, in name order; names starting with `.` are
+/// skipped.
+///
+/// # Panics
+///
+/// When the directory is missing, unreadable or holds no file: a replay
+/// of nothing would pass and prove nothing.
 fn regressions(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/regressions")
-        .join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
+    let dir = fuzz_dir().join("regressions").join(target);
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "{target}: no kept inputs: cannot read {}: {e}",
+            dir.display()
+        )
+    });
     let mut files: Vec<PathBuf> = entries
         .map(|entry| entry.expect("readable directory").path())
         .filter(|p| {
@@ -56,6 +62,11 @@ fn regressions(target: &str) -> Vec<PathBuf> {
         })
         .collect();
     files.sort();
+    assert!(
+        !files.is_empty(),
+        "{target}: no kept inputs: {} holds no file",
+        dir.display()
+    );
     files
 }
 
@@ -91,29 +102,57 @@ fn replay(target: &str, entry: fn(&[u8])) -> usize {
     files.len()
 }
 
-#[cfg(feature = "fuzzkit")]
 #[test]
 fn protocol_kit_regressions() {
-    let n = replay("protocol_kit", protocol_kit::fuzz);
-    assert!(n > 0, "no regression inputs kept for protocol_kit");
+    replay("protocol_kit", protocol_kit::fuzz);
 }
 
 /// The replay itself fails on a failing input: an entry point that panics
 /// on every input is reported, not swallowed.
-#[cfg(feature = "fuzzkit")]
 #[test]
 #[should_panic(expected = "these inputs fail")]
 fn replay_reports_failures() {
     replay("protocol_kit", |_| panic!("deliberate"));
 }
 
-#[cfg(feature = "arbitrary")]
+/// A target without kept inputs fails the replay instead of passing it.
+#[test]
+#[should_panic(expected = "no kept inputs")]
+fn a_missing_directory_fails() {
+    replay("no-such-target", |_| {});
+}
+
+/// Every fuzz target (`fuzz/fuzz_targets/<target>.rs`) has kept inputs
+/// (`echo_kit`'s are replayed by `tests/fuzzkit.rs`, the others here), and
+/// every directory of kept inputs belongs to a target.
+#[test]
+fn every_target_has_kept_inputs() {
+    let names = |dir: &str, suffix: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(fuzz_dir().join(dir))
+            .unwrap_or_else(|e| panic!("fuzz/{dir}: {e}"))
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().to_string_lossy().into_owned();
+                Some(name.strip_suffix(suffix)?.to_owned())
+            })
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        v.sort();
+        v
+    };
+    let targets = names("fuzz_targets", ".rs");
+    assert!(!targets.is_empty(), "no fuzz targets found");
+    assert_eq!(names("regressions", ""), targets);
+    for t in &targets {
+        regressions(t);
+    }
+}
+
 #[test]
 fn twin_ops_regressions() {
     replay("twin_ops", mqtwin::testing::fuzz::twin_ops);
 }
 
-#[cfg(all(feature = "arbitrary", target_os = "linux", feature = "posix"))]
+#[cfg(all(target_os = "linux", feature = "posix"))]
 #[test]
 fn twin_vs_kernel_regressions() {
     replay("twin_vs_kernel", mqtwin::testing::fuzz::twin_vs_kernel);

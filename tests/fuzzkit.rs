@@ -224,3 +224,170 @@ fn the_kept_libfuzzer_crash_replays() {
         panic!("{v}");
     }
 }
+
+/// A client that connects and makes no request (`request` is never called
+/// by the scenarios of these tests: they have no events).
+struct Idle;
+impl Client for Idle {
+    fn connect(_: &Twin, _: usize) -> Result<Self, Error> {
+        Ok(Idle)
+    }
+    fn request(&mut self, _: &mut Unstructured<'_>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A handler that ignores the shutdown message and keeps polling with a
+/// timeout is never blocked without a deadline (no deadlock: virtual time
+/// jumps a second at a time, forever). The kit's stop limit reports it, by
+/// name, with the call it is in and the scenario.
+#[test]
+fn a_handler_that_ignores_shutdown_and_keeps_polling_is_reported() {
+    let deaf = |ns: &Twin| -> Result<(), String> {
+        let q = ns
+            .open(echo::REQUESTS, &echo::options())
+            .map_err(|e| e.to_string())?;
+        let mut buf = [0; 64];
+        loop {
+            let _ = q.receive_timeout(&mut buf, Duration::from_secs(1));
+        }
+    };
+    let stop = |ns: &Twin| echo::shutdown(ns).expect("shutdown");
+    let kit = Kit::<Idle>::new(deaf, stop);
+    let v = kit.run(&[]).unwrap_err();
+    assert!(v.message.starts_with("did not stop"), "{v}");
+    assert!(v.message.contains("3600s of virtual time"), "{v}");
+    assert!(
+        v.message.contains("the handler in receive(\"/echo.req\")"),
+        "{v}"
+    );
+    assert_eq!(v.scenario, kit.scenario(&[]));
+    assert!(v.to_string().contains("scenario: "), "{v}");
+    // Deterministic: the same verdict every time.
+    assert_eq!(kit.run(&[]).unwrap_err(), v);
+    eprintln!("{v}");
+    // A handler that spins on non-blocking calls takes no virtual time:
+    // the step bound reports it.
+    let spinning = |ns: &Twin| -> Result<(), String> {
+        let q = ns
+            .open(echo::REQUESTS, &echo::options().nonblocking())
+            .map_err(|e| e.to_string())?;
+        loop {
+            let _ = q.try_receive(&mut [0; 64]);
+        }
+    };
+    let v = Kit::<Idle>::new(spinning, stop).run(&[]).unwrap_err();
+    assert!(
+        v.message.starts_with(
+            "did not stop: still running after 100000 scheduling steps since the kit \
+             asked the handler to stop"
+        ),
+        "{v}"
+    );
+    assert!(
+        v.message.contains("the handler in receive(\"/echo.req\")"),
+        "{v}"
+    );
+}
+
+/// Every knob takes any value: 0, 1 and `usize::MAX` for the limits, on
+/// empty, short and long inputs, without a panic; the decoded scenario
+/// keeps within the documented maxima.
+#[test]
+fn every_knob_takes_extreme_values() {
+    let long = input(11, 4096);
+    let inputs: [&[u8]; 4] = [&[], &[0xff; 40], &long[..300], &long];
+    for n in [0, 1, usize::MAX] {
+        for m in [0, 1, usize::MAX] {
+            for open_faults in [false, true] {
+                // The echo kit without its final check (up to 3 clients).
+                let kit = Kit::<Peer>::new(
+                    |ns| echo::serve(ns).map(drop).map_err(|e| e.to_string()),
+                    |ns| echo::shutdown(ns).expect("shutdown"),
+                )
+                .max_clients(n)
+                .max_events(m)
+                .open_faults(open_faults);
+                for bytes in inputs {
+                    let s = kit.scenario(bytes);
+                    assert_eq!(s, Scenario::decode(bytes, n, m, open_faults));
+                    assert!((1..=mqtwin::fuzzkit::MAX_CLIENTS).contains(&s.clients.len()));
+                    let events = m.clamp(0, mqtwin::fuzzkit::MAX_EVENTS);
+                    assert!(s.clients.iter().all(|c| c.len() <= events), "{s:?}");
+                    // Runs (the echo handler gives up on a failing open:
+                    // a violation, not a panic).
+                    match kit.run(bytes) {
+                        Err(v) if !open_faults => {
+                            panic!("max_clients({n}), max_events({m}): {v}")
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    // A hand-written scenario with too many clients is refused, not run.
+    let crowd = Scenario {
+        seed: 0,
+        faults: FaultPlan::new(0),
+        clients: vec![Vec::new(); mqtwin::fuzzkit::MAX_CLIENTS + 1],
+    };
+    let v = kit(false).run_scenario(crowd).unwrap_err();
+    assert!(v.message.contains("at most 64"), "{v}");
+    // The stop limit, at its extremes: none at all fails a run that needs
+    // a step after stop; the largest is no limit.
+    for (time, steps) in [
+        (Duration::ZERO, 0),
+        (Duration::ZERO, 1),
+        (Duration::MAX, u64::MAX),
+    ] {
+        let kit = kit(false).stop_limit(time, steps);
+        let r = kit.run(&long[..300]);
+        if steps == u64::MAX {
+            assert!(r.is_ok(), "{r:?}");
+        } else {
+            let v = r.unwrap_err();
+            assert!(v.message.starts_with("did not stop"), "{v}");
+        }
+    }
+}
+
+/// `fuzzkit::sleep` waits its whole duration in virtual time whatever the
+/// twin does to queues: every open failing (an injected fault) or the
+/// namespace out of queues (`queues_max`) cannot cut it short.
+#[test]
+fn sleep_always_waits_its_duration() {
+    use mqtwin::fuzzkit::sleep;
+    use mqtwin::{Limits, OpenOptions};
+    let every_open_fails = Twin::builder()
+        .deterministic(3)
+        .faults(FaultPlan::new(4).open(1.0))
+        .build();
+    let no_queue_left = Twin::builder().deterministic(3).build();
+    no_queue_left
+        .set_limits(Limits {
+            queues_max: 1,
+            ..Limits::default()
+        })
+        .unwrap();
+    let _only = no_queue_left
+        .open("/only", &OpenOptions::read_write().create())
+        .unwrap();
+    for ns in [every_open_fails, no_queue_left] {
+        let sim = ns.sim().unwrap();
+        let (start, clock) = (ns.now(), ns.clone());
+        let slept = sim.spawn(move || {
+            sleep(&clock, Duration::from_secs(30));
+            clock.now()
+        });
+        assert_eq!(slept.join().unwrap(), start + Duration::from_secs(30));
+    }
+    // An unlimited sleep saturates instead of overflowing the clock.
+    let ns = Twin::builder().deterministic(5).build();
+    let (sim, clock) = (ns.sim().unwrap(), ns.clone());
+    let slept = sim.spawn(move || {
+        sleep(&clock, Duration::MAX);
+        clock.now()
+    });
+    assert_eq!(slept.join().unwrap(), mqtwin::deadline::latest());
+}

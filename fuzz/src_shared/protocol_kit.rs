@@ -694,8 +694,8 @@ fn check(ns: &Twin) -> Result<(), String> {
     );
     count(&COVERAGE.unaddressable, stats.unaddressable as usize);
     count(&COVERAGE.given_up, book.given_up.len());
-    // The request queue, and nothing else (reply queues and the kit's
-    // sleeping queues are unlinked and closed).
+    // The request queue, and nothing else (reply queues are unlinked and
+    // closed; the kit's waits use no queue).
     match ns.queue_count() {
         1 => Ok(()),
         n => Err(format!("{n} queues left, expected only the request queue")),

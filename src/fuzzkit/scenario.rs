@@ -9,6 +9,16 @@ use crate::twin::FaultPlan;
 /// The largest injected-fault probability the kit decodes (per site).
 const MAX_FAULT_P: f64 = 0.25;
 
+/// The most clients a scenario has: [`Scenario::decode`] and
+/// [`Kit::max_clients`](super::Kit::max_clients) clamp to it, and
+/// [`Kit::run_scenario`](super::Kit::run_scenario) refuses more (each
+/// client is a participant thread).
+pub const MAX_CLIENTS: usize = 64;
+
+/// The most events per client [`Scenario::decode`] and
+/// [`Kit::max_events`](super::Kit::max_events) allow.
+pub const MAX_EVENTS: usize = 4096;
+
 /// One step of a simulated client (peer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -37,9 +47,15 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Decodes `bytes`: never fails, missing bytes read as zeros (one
-    /// client, no faults, no events).
+    /// Decodes `bytes` into 1 to `max_clients` clients of at most
+    /// `max_events` events each (`open_faults`: the plan also fails opens).
+    /// Never fails and takes any values: missing bytes read as zeros (one
+    /// client, no faults, no events); `max_clients` is clamped to
+    /// `1..=`[`MAX_CLIENTS`], `max_events` to at most [`MAX_EVENTS`] (0: no
+    /// events, each client only connects).
     pub fn decode(bytes: &[u8], max_clients: usize, max_events: usize, open_faults: bool) -> Self {
+        let max_clients = max_clients.clamp(1, MAX_CLIENTS);
+        let max_events = max_events.min(MAX_EVENTS);
         let mut u = Unstructured::new(bytes);
         let seed = u.arbitrary::<u64>().unwrap_or(0);
         let fault_seed = u.arbitrary::<u64>().unwrap_or(0);
@@ -49,7 +65,7 @@ impl Scenario {
         if open_faults {
             faults = faults.open(open);
         }
-        let n = u.int_in_range(1..=max_clients.max(1)).unwrap_or(1);
+        let n = u.int_in_range(1..=max_clients).unwrap_or(1);
         let mut clients = vec![Vec::new(); n];
         // Events are dealt to the clients in turn, so every client gets some
         // early in the input (short inputs still exercise concurrency).
@@ -95,5 +111,15 @@ mod tests {
         assert!(!s.clients.is_empty() && s.clients.len() <= 3);
         assert!(s.clients.iter().all(|c| c.len() <= 8), "{s:?}");
         assert_eq!(s, Scenario::decode(&bytes, 3, 8, false));
+    }
+
+    #[test]
+    fn any_limits_are_clamped() {
+        let bytes = [0xff; 4096];
+        for (clients, events) in [(0, 0), (1, 1), (usize::MAX, usize::MAX)] {
+            let s = Scenario::decode(&bytes, clients, events, true);
+            assert!((1..=MAX_CLIENTS.min(clients.max(1))).contains(&s.clients.len()));
+            assert!(s.clients.iter().all(|c| c.len() <= events.min(MAX_EVENTS)));
+        }
     }
 }

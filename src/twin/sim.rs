@@ -232,6 +232,17 @@ impl Sim {
         }
     }
 
+    /// From a participant (or before a run): the rest of the run may take at
+    /// most `time` more virtual time and `steps` more scheduling steps,
+    /// counted from now; past either it fails, naming the participants
+    /// still running ([`SimError::overrun`]). Deterministic: the same seed
+    /// fails at the same step. The fuzz kit's bound on a handler asked to
+    /// stop.
+    #[cfg_attr(not(feature = "fuzzkit"), allow(dead_code))]
+    pub(crate) fn limit(&self, time: std::time::Duration, steps: u64) {
+        self.core.limit(time, steps);
+    }
+
     /// The seed in use (`MQTWIN_SEED` overrides the builder's).
     pub fn seed(&self) -> u64 {
         self.core.seed()
@@ -330,7 +341,7 @@ impl SimError {
     pub fn blocked(&self) -> Vec<(usize, String)> {
         match &self.failure {
             Failure::Deadlock(b) => b.clone(),
-            Failure::Panicked { .. } | Failure::Stalled(_) => Vec::new(),
+            Failure::Panicked { .. } | Failure::Stalled(_) | Failure::Overrun(_) => Vec::new(),
         }
     }
 
@@ -338,7 +349,17 @@ impl SimError {
     pub fn panic_message(&self) -> Option<&str> {
         match &self.failure {
             Failure::Panicked { message, .. } => Some(message),
-            Failure::Deadlock(_) | Failure::Stalled(_) => None,
+            Failure::Deadlock(_) | Failure::Stalled(_) | Failure::Overrun(_) => None,
+        }
+    }
+
+    /// For a run that went past the limit set with [`Sim::limit`]: what it
+    /// exceeded, and the unfinished participants with their calls.
+    #[cfg_attr(not(feature = "fuzzkit"), allow(dead_code))]
+    pub(crate) fn overrun(&self) -> Option<(&str, &[(usize, String)])> {
+        match &self.failure {
+            Failure::Overrun(o) => Some((&o.exceeded, &o.running)),
+            _ => None,
         }
     }
 
@@ -371,6 +392,18 @@ impl fmt::Display for SimError {
                 "mqtwin: deterministic run (seed {}): participant {participant} panicked: {message}",
                 self.seed
             )?,
+            Failure::Overrun(o) => {
+                let (exceeded, running) = (&o.exceeded, &o.running);
+                writeln!(
+                    f,
+                    "mqtwin: deterministic run (seed {}) went past its limit of {exceeded}; \
+                     still running:",
+                    self.seed
+                )?;
+                for (id, call) in running {
+                    writeln!(f, "  participant {id} in {call}")?;
+                }
+            }
             Failure::Stalled(stall) => {
                 let (call, after) = (&stall.call, stall.after);
                 let who = (stall.participant)

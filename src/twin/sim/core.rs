@@ -47,6 +47,32 @@ pub(crate) enum Failure {
     /// The token holder made no twin call for a while: it is blocked
     /// outside the twin (or computing for that long).
     Stalled(Box<Stall>),
+    /// The run went past a [`Limit`] set with [`SimCore::limit`].
+    Overrun(Box<Overrun>),
+}
+
+/// How a run went past its limit (boxed in [`Failure`]: keeps `SimError`
+/// small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Overrun {
+    /// What was exceeded ("3600s of virtual time", "100000 scheduling steps").
+    pub(crate) exceeded: String,
+    /// The unfinished participants, with their calls.
+    pub(crate) running: Vec<(usize, String)>,
+}
+
+/// A bound on the rest of a run, in virtual time and scheduling steps
+/// (both deterministic): set by the fuzz kit when it asks the handler to
+/// stop.
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    /// Virtual time may reach this, not pass it.
+    until: SystemTime,
+    /// `State::steps` may reach this, not pass it.
+    steps: u64,
+    /// The budgets it was set with (for the report).
+    time: Duration,
+    step_budget: u64,
 }
 
 /// Who stalled a run (boxed in [`Failure`]: keeps `SimError` small).
@@ -78,6 +104,8 @@ struct State {
     /// The run was given up as stalled: the stuck participant may still
     /// hold the token, so no new run may start.
     stalled: bool,
+    /// A bound on the rest of the run, if one was set.
+    limit: Option<Limit>,
 }
 
 /// The payload a participant unwinds with when a failed run is torn down.
@@ -149,6 +177,7 @@ impl SimCore {
                 picker: Picker::new(seed, strategy, replay),
                 steps: 0,
                 stalled: false,
+                limit: None,
             }),
         }
     }
@@ -298,6 +327,36 @@ impl SimCore {
         self.turn.store(who.unwrap_or(NOBODY), Ordering::Release);
     }
 
+    /// Bounds the rest of the run from now: virtual time may advance by at
+    /// most `time`, and at most `steps` more scheduling steps (hand-overs
+    /// of the token) may be taken; past either, the run fails with
+    /// [`Failure::Overrun`] naming the unfinished participants. Both sums
+    /// saturate. Called by the token holder (deterministic), or before a
+    /// run. Replaces an earlier limit.
+    #[cfg_attr(not(feature = "fuzzkit"), allow(dead_code))]
+    pub(crate) fn limit(&self, time: Duration, steps: u64) {
+        let until = crate::deadline::saturating_add(self.clock.now(), time);
+        let mut st = self.state.lock();
+        let at = st.steps.saturating_add(steps);
+        st.limit = Some(Limit {
+            until,
+            steps: at,
+            time,
+            step_budget: steps,
+        });
+    }
+
+    /// Fails the run as overrun (see [`limit`](Self::limit)).
+    fn overrun(st: &mut State, exceeded: String) {
+        let running = (st.parts.iter().enumerate())
+            .filter(|(_, p)| !matches!(p.status, Status::Done))
+            .map(|(i, p)| (i, p.call.clone()))
+            .collect();
+        st.failure
+            .get_or_insert(Failure::Overrun(Box::new(Overrun { exceeded, running })));
+        st.aborting = true;
+    }
+
     /// Registers a participant running `f`; it starts when the scheduler
     /// picks it. Not a scheduling point by itself.
     pub(crate) fn add(self: &Arc<Self>, f: Box<dyn FnOnce() + Send>) -> std::io::Result<usize> {
@@ -396,6 +455,13 @@ impl SimCore {
             let runnable: Vec<usize> = (0..st.parts.len())
                 .filter(|&i| matches!(st.parts[i].status, Status::Runnable))
                 .collect();
+            if let Some(l) = st.limit.filter(|l| st.steps >= l.steps) {
+                if !runnable.is_empty() {
+                    let n = l.step_budget;
+                    Self::overrun(&mut st, format!("{n} scheduling steps"));
+                    continue;
+                }
+            }
             if !runnable.is_empty() {
                 let pick = st.picker.pick(&runnable, running);
                 self.set_current(&mut st, Some(pick));
@@ -418,6 +484,11 @@ impl SimCore {
             }
             // Everyone is blocked: time jumps to the next deadline.
             if let Some(next) = blocked.iter().filter_map(|b| b.2).min() {
+                if let Some(l) = st.limit.filter(|l| next > l.until) {
+                    let t = l.time;
+                    Self::overrun(&mut st, format!("{t:?} of virtual time"));
+                    continue;
+                }
                 drop(st);
                 self.clock.advance_to(next);
                 continue;
