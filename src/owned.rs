@@ -38,29 +38,13 @@ pub(crate) fn buffer<Q: MessageQueue + ?Sized>(q: &Q) -> Result<Vec<u8>, Error> 
 /// assert_eq!(all?, vec![(b"high".to_vec(), 9), (b"low".to_vec(), 1)]);
 /// # Ok::<(), mqtwin::Error>(())
 /// ```
-pub struct TryIter<'a, Q: MessageQueue + ?Sized> {
-    queue: &'a Q,
-    buf: Vec<u8>,
-    done: bool,
-}
+pub struct TryIter<'a, Q: MessageQueue + ?Sized>(Receiver<'a, Q>);
 
 impl<'a, Q: MessageQueue + ?Sized> TryIter<'a, Q> {
     /// An iterator draining `queue`; the same as `queue.try_iter()`, also for
     /// an unsized `Q` such as `dyn MessageQueue`.
     pub fn new(queue: &'a Q) -> Self {
-        TryIter {
-            queue,
-            buf: Vec::new(),
-            done: false,
-        }
-    }
-
-    fn next_message(&mut self) -> Result<Message, Error> {
-        if self.buf.is_empty() {
-            self.buf = buffer(self.queue)?;
-        }
-        let r = self.queue.try_receive(&mut self.buf)?;
-        Ok((self.buf[..r.len].to_vec(), r.priority))
+        TryIter(Receiver::new(queue, false))
     }
 }
 
@@ -68,20 +52,7 @@ impl<Q: MessageQueue + ?Sized> Iterator for TryIter<'_, Q> {
     type Item = Result<Message, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.next_message() {
-            Ok(m) => Some(Ok(m)),
-            Err(Error::WouldBlock) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        self.0.next()
     }
 }
 
@@ -89,10 +60,7 @@ impl<Q: MessageQueue + ?Sized> std::iter::FusedIterator for TryIter<'_, Q> {}
 
 impl<Q: MessageQueue + ?Sized> fmt::Debug for TryIter<'_, Q> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryIter")
-            .field("buffer", &self.buf.len())
-            .field("done", &self.done)
-            .finish_non_exhaustive()
+        self.0.debug("TryIter", f)
     }
 }
 
@@ -123,29 +91,13 @@ impl<Q: MessageQueue + ?Sized> fmt::Debug for TryIter<'_, Q> {
 /// assert_eq!(got.len(), 3);
 /// # Ok::<(), mqtwin::Error>(())
 /// ```
-pub struct Iter<'a, Q: MessageQueue + ?Sized> {
-    queue: &'a Q,
-    buf: Vec<u8>,
-    done: bool,
-}
+pub struct Iter<'a, Q: MessageQueue + ?Sized>(Receiver<'a, Q>);
 
 impl<'a, Q: MessageQueue + ?Sized> Iter<'a, Q> {
     /// A blocking iterator over `queue`; the same as `queue.iter()`, also
     /// for an unsized `Q` such as `dyn MessageQueue`.
     pub fn new(queue: &'a Q) -> Self {
-        Iter {
-            queue,
-            buf: Vec::new(),
-            done: false,
-        }
-    }
-
-    fn next_message(&mut self) -> Result<Message, Error> {
-        if self.buf.is_empty() {
-            self.buf = buffer(self.queue)?;
-        }
-        let r = self.queue.receive(&mut self.buf)?;
-        Ok((self.buf[..r.len].to_vec(), r.priority))
+        Iter(Receiver::new(queue, true))
     }
 }
 
@@ -153,6 +105,51 @@ impl<Q: MessageQueue + ?Sized> Iterator for Iter<'_, Q> {
     type Item = Result<Message, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+}
+
+impl<Q: MessageQueue + ?Sized> std::iter::FusedIterator for Iter<'_, Q> {}
+
+impl<Q: MessageQueue + ?Sized> fmt::Debug for Iter<'_, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.debug("Iter", f)
+    }
+}
+
+/// What [`Iter`] and [`TryIter`] share: one receive buffer, sized on the
+/// first call, and the end rule (an empty queue, `WouldBlock`, ends without
+/// an item; another error is yielded once and ends).
+struct Receiver<'a, Q: MessageQueue + ?Sized> {
+    queue: &'a Q,
+    buf: Vec<u8>,
+    done: bool,
+    /// `receive` (waits unless the handle is non-blocking) or `try_receive`.
+    wait: bool,
+}
+
+impl<'a, Q: MessageQueue + ?Sized> Receiver<'a, Q> {
+    fn new(queue: &'a Q, wait: bool) -> Self {
+        Receiver {
+            queue,
+            buf: Vec::new(),
+            done: false,
+            wait,
+        }
+    }
+
+    fn next_message(&mut self) -> Result<Message, Error> {
+        if self.buf.is_empty() {
+            self.buf = buffer(self.queue)?;
+        }
+        let r = match self.wait {
+            true => self.queue.receive(&mut self.buf)?,
+            false => self.queue.try_receive(&mut self.buf)?,
+        };
+        Ok((self.buf[..r.len].to_vec(), r.priority))
+    }
+
+    fn next(&mut self) -> Option<Result<Message, Error>> {
         if self.done {
             return None;
         }
@@ -164,13 +161,9 @@ impl<Q: MessageQueue + ?Sized> Iterator for Iter<'_, Q> {
             }
         }
     }
-}
 
-impl<Q: MessageQueue + ?Sized> std::iter::FusedIterator for Iter<'_, Q> {}
-
-impl<Q: MessageQueue + ?Sized> fmt::Debug for Iter<'_, Q> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iter")
+    fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
             .field("buffer", &self.buf.len())
             .field("done", &self.done)
             .finish_non_exhaustive()

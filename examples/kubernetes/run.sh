@@ -378,14 +378,15 @@ same "pod.yaml: the sender's log has the 10 sends in order" \
     echo "done, 10 messages sent"
   )" "$(logs mqtwin-hello-sender | untimed)"
 debug=$(logs mqtwin-hello-debug)
-debug_shows_queue() {
-  grep -Eq '^/mqtwin-hello +0600 +10001 +10001 ' <<<"$debug" &&
-    grep -Eq '^  capacity +10 messages' <<<"$debug" &&
-    grep -Eq '^  max_msg_len +128 bytes' <<<"$debug" &&
-    grep -Eq '^  mode +0600$' <<<"$debug" &&
-    grep -Eq '^  owner +uid 10001, gid 10001$' <<<"$debug"
+# shows_attrs TEXT CAPACITY MAX_MSG_LEN MODE: `mqtwin stat` output in TEXT
+# shows these attributes and owner uid/gid 10001.
+shows_attrs() {
+  grep -Eq "^  capacity +$2 messages" <<<"$1" &&
+    grep -Eq "^  max_msg_len +$3 bytes" <<<"$1" &&
+    grep -Eq "^  mode +$4\$" <<<"$1" &&
+    grep -Eq '^  owner +uid 10001, gid 10001$' <<<"$1"
 }
-if debug_shows_queue; then
+if grep -Eq '^/mqtwin-hello +0600 +10001 +10001 ' <<<"$debug" && shows_attrs "$debug" 10 128 0600; then
   ok "pod.yaml: the debug container's mqtwin ls/stat show the queue (0600, uid 10001, 10 x 128 bytes)"
 else
   not_ok "pod.yaml: the debug container's mqtwin ls/stat show the queue (0600, uid 10001, 10 x 128 bytes)"
@@ -408,13 +409,7 @@ same "pod-posixmq.yaml: the Go sender's log has the 10 sends" \
 # pod-mixed.yaml
 check "pod-mixed.yaml: all four containers exited with status 0" exited_zero "${MIXED_CTRS[@]}"
 go_to_rust=$(logs posixmq-go-to-rust-rust-receiver)
-go_attrs() {
-  grep -Eq '^  capacity +10 messages' <<<"$go_to_rust" &&
-    grep -Eq '^  max_msg_len +8192 bytes' <<<"$go_to_rust" &&
-    grep -Eq '^  mode +0644$' <<<"$go_to_rust" &&
-    grep -Eq '^  owner +uid 10001, gid 10001$' <<<"$go_to_rust"
-}
-if go_attrs; then
+if shows_attrs "$go_to_rust" 10 8192 0644; then
   ok "Go -> Rust: the Rust side sees the Go sender's queue (kernel defaults 10 x 8192 bytes, 0666 & ~022)"
 else
   not_ok "Go -> Rust: the Rust side sees the Go sender's queue (kernel defaults 10 x 8192 bytes, 0666 & ~022)"
