@@ -626,9 +626,10 @@ fn interrupts(seed: u64) -> String {
     let q = ns.open("/q", &opts(4)).unwrap();
     let ids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     for _ in 0..2 {
-        let (q, ids) = (q.try_clone().unwrap(), ids.clone());
+        let (q, ids, s) = (q.try_clone().unwrap(), ids.clone(), sim.clone());
         sim.spawn(move || {
-            ids.lock().unwrap().push(std::thread::current().id());
+            // Participants share an OS thread: they are named by number.
+            ids.lock().unwrap().push(s.participant().unwrap());
             q.receive_timeout(&mut [0; 64], Duration::from_secs(5))
                 .map(|m| m.len)
         });
@@ -640,12 +641,14 @@ fn interrupts(seed: u64) -> String {
         }
         let ids = ids.lock().unwrap().clone();
         for (i, id) in ids.into_iter().enumerate() {
-            while !ns2.interrupt(id, i == 0) {
+            while !ns2.interrupt_participant(id, i == 0) {
                 s2.sleep(Duration::from_millis(1));
             }
         }
-        // Not blocked (the caller itself): traced without an id too.
+        // Not blocked (the caller itself): traced without an id too. A
+        // ThreadId names no participant.
         assert!(!ns2.interrupt(std::thread::current().id(), false));
+        assert!(!ns2.interrupt_participant(s2.participant().unwrap(), false));
     });
     sim.run().unwrap();
     ns.trace_dump()

@@ -333,13 +333,48 @@ impl Twin {
     /// });
     /// # Ok::<(), mqtwin::Error>(())
     /// ```
+    ///
+    /// `thread` names a thread that is not a participant of a deterministic
+    /// run: participants share their OS thread with the others (they are
+    /// coroutines), so no `ThreadId` names one; interrupt a participant with
+    /// [`interrupt_participant`](Twin::interrupt_participant).
     pub fn interrupt(&self, thread: std::thread::ThreadId, restart: bool) -> bool {
+        self.interrupt_target(trace::Target::Thread(thread), restart)
+    }
+
+    /// [`interrupt`](Twin::interrupt) for participant number `participant`
+    /// of this twin's deterministic run (its [`JoinHandle::id`], or
+    /// [`Sim::participant`] from inside it): the same rules. Returns whether
+    /// it was blocked in this namespace; on a twin that is not
+    /// deterministic, `false`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mqtwin::{Error, MessageQueue, Namespace, OpenOptions, twin::Twin};
+    /// let ns = Twin::builder().deterministic(1).build();
+    /// let sim = ns.sim().expect("deterministic");
+    /// let q = ns.open("/q", &OpenOptions::read_write().create())?;
+    /// let rx = sim.spawn(move || q.receive(&mut [0; 8192]).map(|m| m.len));
+    /// let (id, ns2, s2) = (rx.id(), ns.clone(), sim.clone());
+    /// sim.spawn(move || {
+    ///     ns2.wait_blocked(1);
+    ///     assert!(ns2.interrupt_participant(id, false));
+    ///     assert_eq!(s2.participant(), Some(1));
+    /// });
+    /// assert_eq!(rx.join().unwrap(), Err(Error::Interrupted));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn interrupt_participant(&self, participant: usize, restart: bool) -> bool {
+        self.interrupt_target(trace::Target::Participant(participant), restart)
+    }
+
+    fn interrupt_target(&self, target: trace::Target, restart: bool) -> bool {
         // Traced by who the interrupted caller is in the run (a
         // participant's number, a thread's name), not by `ThreadId`: that
         // counter depends on the process's history, and a trace must not.
         self.world
             .point(|| format!("interrupt(restart: {restart})"));
-        let who = self.world.interrupt(thread, restart);
+        let who = self.world.interrupt(target, restart);
         if self.world.tracing() {
             let target = match &who {
                 Some(who) => who.to_string(),

@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::task::Waker;
 use std::thread::ThreadId;
 
-use super::trace::Who;
+use super::trace::{Target, Who};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::deadline::MQ_PRIO_MAX;
@@ -1016,14 +1016,14 @@ impl QueueShared {
     /// is unchanged). In `wait_ready` (`poll`, which a handler never
     /// restarts) the caller returns `Interrupted` unless the queue is ready.
     /// A caller already served is not blocked any more: it keeps what it got.
-    pub(crate) fn interrupt(&self, world: &World, thread: ThreadId, restart: bool) -> Option<Who> {
+    pub(crate) fn interrupt(&self, world: &World, target: Target, restart: bool) -> Option<Who> {
         let mut st = self.state.lock();
         let lists: [WaiterList; 2] = [|st| &mut st.recv_waiters, |st| &mut st.send_waiters];
         for list in lists {
             let list = list(&mut st);
             let Some(waiter) = list
                 .iter()
-                .position(|w| w.thread == thread)
+                .position(|w| target.is(w.thread, &w.who))
                 .and_then(|i| list.remove(i))
             else {
                 continue;
@@ -1042,7 +1042,7 @@ impl QueueShared {
             }
             return Some(who);
         }
-        match st.pollers.iter().find(|p| p.thread == thread) {
+        match st.pollers.iter().find(|p| target.is(p.thread, &p.who)) {
             Some(poller) => {
                 // It leaves the pollers and the count itself when it runs.
                 *poller.slot.lock() = Slot::Interrupted;

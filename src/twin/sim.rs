@@ -3,6 +3,23 @@
 mod core;
 mod strategy;
 
+// The executor: how participants wait for the token and who runs them. One
+// interface (`Wake`, `State`, `start`, `wait_turn`, `wake`, `drive`,
+// `await_end`, `after_run`), two implementations: stackful coroutines on a
+// pooled thread, or OS threads where the coroutines' context switches
+// cannot run (loom, Miri) or are not wanted (`--cfg mqtwin_sim_threads`).
+#[cfg(not(any(mqtwin_loom, miri, mqtwin_sim_threads)))]
+#[allow(unsafe_code)] // the coroutines' yielder pointer (one block, with its SAFETY)
+mod coro;
+#[cfg(not(any(mqtwin_loom, miri, mqtwin_sim_threads)))]
+use coro as exec;
+#[cfg(not(any(mqtwin_loom, miri)))]
+mod pool;
+#[cfg(any(mqtwin_loom, miri, mqtwin_sim_threads))]
+mod threads;
+#[cfg(any(mqtwin_loom, miri, mqtwin_sim_threads))]
+use threads as exec;
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::PathBuf;
@@ -241,6 +258,15 @@ impl Sim {
     #[cfg_attr(not(feature = "fuzzkit"), allow(dead_code))]
     pub(crate) fn limit(&self, time: std::time::Duration, steps: u64) {
         self.core.limit(time, steps);
+    }
+
+    /// The calling participant's number (its [`JoinHandle::id`]), or
+    /// `None` when the caller is not a participant of this simulation.
+    /// Participants share one OS thread, so this, not
+    /// `std::thread::current().id()`, tells them apart (for
+    /// [`Twin::interrupt_participant`](super::Twin::interrupt_participant)).
+    pub fn participant(&self) -> Option<usize> {
+        self.core.participant()
     }
 
     /// The seed in use (`MQTWIN_SEED` overrides the builder's).

@@ -63,6 +63,26 @@ pub(crate) enum Who {
     Thread(std::thread::Thread),
 }
 
+/// Whom a signal is delivered to ([`Twin::interrupt`](super::Twin::interrupt)):
+/// a thread that is not a participant, by its id, or a participant of a
+/// deterministic run, by its number (participants may share an OS thread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    Thread(std::thread::ThreadId),
+    Participant(usize),
+}
+
+impl Target {
+    /// Whether the blocked caller `(thread, who)` is this target.
+    pub(crate) fn is(self, thread: std::thread::ThreadId, who: &Who) -> bool {
+        match (self, who) {
+            (Target::Participant(n), Who::Participant(m)) => n == *m,
+            (Target::Thread(t), Who::Thread(_)) => t == thread,
+            _ => false,
+        }
+    }
+}
+
 impl Who {
     /// The calling thread's id and name in `world`.
     pub(crate) fn current(world: &super::world::World) -> (std::thread::ThreadId, Who) {

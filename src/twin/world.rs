@@ -319,11 +319,11 @@ impl World {
         self.table.lock().charged.get(&uid).copied().unwrap_or(0)
     }
 
-    /// Interrupts `thread` if it is blocked on a queue of this namespace
+    /// Interrupts `target` if it is blocked on a queue of this namespace
     /// ([`QueueShared::interrupt`]). Returns who it was, if it was.
     pub(crate) fn interrupt(
         &self,
-        thread: std::thread::ThreadId,
+        target: super::trace::Target,
         restart: bool,
     ) -> Option<super::trace::Who> {
         // Not under the table lock: queue locks are never taken inside it.
@@ -332,7 +332,7 @@ impl World {
             .collect();
         queues
             .iter()
-            .find_map(|q| q.interrupt(self, thread, restart))
+            .find_map(|q| q.interrupt(self, target, restart))
     }
 
     /// Callers currently blocked in this namespace.

@@ -1,17 +1,20 @@
 //! The run token of a deterministic twin: which participant runs, who may
 //! run next, virtual time that jumps when everyone is blocked, deadlocks.
 //!
-//! Exactly one participant thread holds the token (`current`) at a time;
-//! every other one waits on its own condition variable. Every decision — who is runnable, who runs
-//! next, when time jumps — is taken by the token holder, so it depends on
-//! the seed and on the calls made, never on OS timing.
+//! Exactly one participant holds the token (`current`) at a time; how the
+//! others wait for it is the executor's business (`super::exec`: stackful
+//! coroutines on one pooled thread, or one OS thread per participant under
+//! loom and Miri). Every decision — who is runnable, who runs next, when
+//! time jumps — is taken by the token holder, so it depends on the seed and
+//! on the calls made, never on OS timing.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
+use super::exec;
 use super::strategy::{Picker, Strategy};
 use crate::twin::clock::VirtualClock;
 
@@ -29,9 +32,14 @@ enum Status {
     Done,
 }
 
+/// What a participant runs.
+pub(super) type Body = Box<dyn FnOnce() + Send>;
+
 struct Part {
-    /// Notified when it gets the token.
-    cv: Arc<Condvar>,
+    /// How the executor tells it that it got the token.
+    wake: exec::Wake,
+    /// What it runs, until the executor starts it.
+    body: Option<Body>,
     /// The twin call it is in (or made last).
     call: String,
     status: Status,
@@ -104,15 +112,19 @@ struct State {
     /// The run was given up as stalled: the stuck participant may still
     /// hold the token, so no new run may start.
     stalled: bool,
+    /// The executor's driver (if it has one) still works for the run: the
+    /// run is over for the caller only once it has let go of it.
+    driving: bool,
     /// A bound on the rest of the run, if one was set.
     limit: Option<Limit>,
 }
 
 /// The payload a participant unwinds with when a failed run is torn down.
-struct Abort;
+pub(super) struct Abort;
 
 thread_local! {
-    /// `(core address, participant id)` of the calling thread.
+    /// `(core address, participant id)` of the calling thread (of the
+    /// running coroutine, with coroutines: the driver sets it).
     static ME: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
 }
 
@@ -124,22 +136,17 @@ pub(crate) struct SimCore {
     state: Mutex<State>,
     /// Notified when a run ends (the driver waits on it).
     ended_cv: Condvar,
-    /// A copy of `current` (`NOBODY` for `None`) that a participant waiting
-    /// for the token spins on for a moment before it sleeps: a hand-over to
-    /// a participant that just handed the token on costs no wake-up.
+    /// A copy of `current` (`NOBODY` for `None`): what a participant
+    /// waiting for the token (or the coroutine driver) reads without the
+    /// lock.
     turn: AtomicUsize,
-    /// The OS threads of the participants, joined when a run ends, so that
-    /// no participant thread is still exiting (running its thread-local
-    /// destructors) after `run` returns: a caller such as a fuzzer's leak
-    /// check sees every thread's resources released.
-    #[cfg(not(mqtwin_loom))]
-    threads: std::sync::Mutex<Vec<(usize, std::thread::JoinHandle<()>)>>,
+    /// A copy of `State::aborting`, read without the lock.
+    aborting: AtomicBool,
+    /// The executor's own state (the participants' OS threads, if any).
+    pub(super) exec: exec::State,
 }
 
-const NOBODY: usize = usize::MAX;
-
-/// How long a participant waiting for the token spins before it sleeps.
-const SPIN: Duration = Duration::from_micros(50);
+pub(super) const NOBODY: usize = usize::MAX;
 
 impl std::fmt::Debug for SimCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -165,8 +172,8 @@ impl SimCore {
             stall_limit,
             ended_cv: Condvar::new(),
             turn: AtomicUsize::new(NOBODY),
-            #[cfg(not(mqtwin_loom))]
-            threads: std::sync::Mutex::new(Vec::new()),
+            aborting: AtomicBool::new(false),
+            exec: exec::State::default(),
             state: Mutex::new(State {
                 parts: Vec::new(),
                 current: None,
@@ -177,6 +184,7 @@ impl SimCore {
                 picker: Picker::new(seed, strategy, replay),
                 steps: 0,
                 stalled: false,
+                driving: false,
                 limit: None,
             }),
         }
@@ -191,6 +199,21 @@ impl SimCore {
         ME.with(Cell::get)
             .filter(|(k, _)| *k == self.key())
             .map(|(_, id)| id)
+    }
+
+    /// Makes the calling thread participant `id` (`None`: nobody) for [`me`](Self::me).
+    pub(super) fn set_me(&self, id: Option<usize>) {
+        ME.with(|m| m.set(id.map(|id| (self.key(), id))));
+    }
+
+    /// The token holder, read without the lock (`NOBODY` for none).
+    pub(super) fn turn(&self) -> usize {
+        self.turn.load(Ordering::Acquire)
+    }
+
+    /// Takes participant `id`'s body, for the executor to start it.
+    pub(super) fn take_body(&self, id: usize) -> Option<Body> {
+        self.state.lock().parts[id].body.take()
     }
 
     /// The calling thread's participant number, if it is one.
@@ -277,6 +300,7 @@ impl SimCore {
         {
             let mut st = self.state.lock();
             if st.aborting {
+                self.aborting.store(true, Ordering::Release);
                 drop(st);
                 resume_unwind(Box::new(Abort));
             }
@@ -288,35 +312,20 @@ impl SimCore {
 
     /// Waits for the token; a torn-down run unwinds the participant.
     fn await_turn(&self, me: usize) {
-        self.spin_for(me);
-        let mut st = self.state.lock();
-        let cv = Arc::clone(&st.parts[me].cv);
-        while st.current != Some(me) {
-            st = cv.wait(st);
-        }
-        if st.aborting {
-            drop(st);
+        exec::wait_turn(self, me);
+        if self.aborting.load(Ordering::Acquire) {
             resume_unwind(Box::new(Abort));
         }
     }
 
-    /// Spins (without the lock) for at most [`SPIN`] until `me` has the token.
-    fn spin_for(&self, me: usize) {
-        // loom and Miri would interpret every step of the spin.
-        if cfg!(mqtwin_loom) || cfg!(miri) {
-            return;
-        }
-        if self.turn.load(Ordering::Acquire) == me {
-            return; // kept the token: no clock read
-        }
-        let start = Instant::now();
-        while start.elapsed() < SPIN {
-            for _ in 0..64 {
-                if self.turn.load(Ordering::Acquire) == me {
-                    return;
-                }
-                std::hint::spin_loop();
-            }
+    /// The threaded executor's wait for the token: on `me`'s own condition
+    /// variable, under the lock.
+    #[cfg(any(mqtwin_loom, miri, mqtwin_sim_threads))]
+    pub(super) fn wait_on_condvar(&self, me: usize) {
+        let mut st = self.state.lock();
+        let cv = Arc::clone(&st.parts[me].wake);
+        while st.current != Some(me) {
+            st = cv.wait(st);
         }
     }
 
@@ -359,44 +368,52 @@ impl SimCore {
 
     /// Registers a participant running `f`; it starts when the scheduler
     /// picks it. Not a scheduling point by itself.
-    pub(crate) fn add(self: &Arc<Self>, f: Box<dyn FnOnce() + Send>) -> std::io::Result<usize> {
+    pub(crate) fn add(self: &Arc<Self>, f: Body) -> std::io::Result<usize> {
         if self.me().is_none() {
             self.outsider("spawned a participant");
         }
         let id = {
             let mut st = self.state.lock();
             st.parts.push(Part {
-                cv: Arc::new(Condvar::new()),
+                wake: exec::Wake::default(),
+                body: Some(f),
                 call: "(not started)".into(),
                 status: Status::Runnable,
             });
             st.picker.added();
             st.parts.len() - 1
         };
-        let core = Arc::clone(self);
-        #[cfg(not(mqtwin_loom))]
-        let spawned = std::thread::Builder::new()
-            .name(format!("mqtwin-sim-{id}"))
-            .spawn(move || core.body(id, f))
-            .map(|t| {
-                self.threads
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((id, t))
-            });
-        #[cfg(mqtwin_loom)]
-        let spawned =
-            crate::sync::spawn_detached(&format!("mqtwin-sim-{id}"), move || core.body(id, f));
-        if let Err(e) = spawned {
-            self.state.lock().parts[id].status = Status::Done;
+        if let Err(e) = exec::start(self, id) {
+            let mut st = self.state.lock();
+            st.parts[id].status = Status::Done;
+            st.parts[id].body = None;
             return Err(e);
         }
         Ok(id)
     }
 
-    /// A participant thread: wait for the first turn, run, hand over.
-    fn body(&self, id: usize, f: Box<dyn FnOnce() + Send>) {
-        ME.with(|m| m.set(Some((self.key(), id))));
+    /// Participant `id` could not be started by the executor (no stack):
+    /// the run fails as if it had panicked with `message`. Called by the
+    /// executor in place of the token holder.
+    #[cfg_attr(any(mqtwin_loom, miri, mqtwin_sim_threads), allow(dead_code))]
+    pub(super) fn start_failed(&self, id: usize, message: String) {
+        {
+            let mut st = self.state.lock();
+            st.failure.get_or_insert(Failure::Panicked {
+                participant: id,
+                message,
+            });
+            st.aborting = true;
+            st.parts[id].status = Status::Done;
+            st.parts[id].call = "(not started)".into();
+        }
+        self.pass(Some(id));
+    }
+
+    /// A participant (on its thread or coroutine): wait for the first
+    /// turn, run, hand over.
+    pub(super) fn body(&self, id: usize, f: Body) {
+        self.set_me(Some(id));
         let out = catch_unwind(AssertUnwindSafe(|| {
             self.await_turn(id);
             f();
@@ -422,7 +439,7 @@ impl SimCore {
             st.parts[id].call = "(finished)".into();
         }
         self.pass(Some(id));
-        ME.with(|m| m.set(None));
+        self.set_me(None);
     }
 
     /// Picks the next token holder; called by the token holder (`running`,
@@ -466,7 +483,7 @@ impl SimCore {
                 let pick = st.picker.pick(&runnable, running);
                 self.set_current(&mut st, Some(pick));
                 if running != Some(pick) {
-                    st.parts[pick].cv.notify_one();
+                    exec::wake(&st.parts[pick].wake);
                 }
                 return;
             }
@@ -509,8 +526,9 @@ impl SimCore {
             .position(|p| !matches!(p.status, Status::Done))
         {
             Some(i) => {
+                self.aborting.store(true, Ordering::Release);
                 self.set_current(&mut st, Some(i));
-                st.parts[i].cv.notify_one();
+                exec::wake(&st.parts[i].wake);
             }
             None => {
                 self.set_current(&mut st, None);
@@ -523,7 +541,7 @@ impl SimCore {
     /// Runs every participant to the end (see `Sim::run`); returns the
     /// failure, if the run (or an earlier one) failed, and whether a run
     /// took place (`false`: nothing was left to run).
-    pub(crate) fn run(&self) -> (Option<Failure>, bool) {
+    pub(crate) fn run(self: &Arc<Self>) -> (Option<Failure>, bool) {
         if self.me().is_some() {
             panic!("mqtwin: Sim::run called from a participant; call it from the test's thread");
         }
@@ -542,16 +560,32 @@ impl SimCore {
             st.ended = false;
         }
         self.pass(None);
+        if let Err(e) = exec::drive(self) {
+            // No thread to run the participants on: nothing ran, and
+            // nothing can; the simulation stays failed.
+            let mut st = self.state.lock();
+            let participant = st.current.unwrap_or(0);
+            st.failure.get_or_insert(Failure::Panicked {
+                participant,
+                message: format!("mqtwin: no thread to run the simulation on: {e}"),
+            });
+            self.aborting.store(true, Ordering::Release);
+            st.aborting = true;
+            st.stalled = true;
+            st.running = false;
+            return (st.failure.clone(), true);
+        }
+        exec::await_end(self);
         let mut st = self.state.lock();
         // Progress is a hand-over of the token; a holder that keeps it for
         // `stall_limit` of real time without a twin call is stuck outside
         // the twin, and the run is given up instead of hanging.
         let poll = (self.stall_limit / 4).clamp(Duration::from_millis(1), Duration::from_secs(1));
         let (mut steps, mut since) = (st.steps, Instant::now());
-        while !st.ended {
+        while !st.ended || st.driving {
             st = self.ended_cv.wait_timeout(st, poll);
             if st.ended {
-                break;
+                continue; // only the driver's exit is left
             }
             if st.steps != steps {
                 (steps, since) = (st.steps, Instant::now());
@@ -565,6 +599,7 @@ impl SimCore {
                 })));
                 // The stuck participant tears the run down if it ever
                 // comes back to the twin (its next block unwinds it).
+                self.aborting.store(true, Ordering::Release);
                 st.aborting = true;
                 st.stalled = true;
                 st.running = false;
@@ -574,29 +609,17 @@ impl SimCore {
         st.running = false;
         let failure = st.failure.clone();
         drop(st);
-        self.join_finished();
+        exec::after_run(self);
         (failure, true)
     }
 
-    /// Joins the OS threads of the participants that have finished (every
-    /// participant, when a run has ended): each has handed on the token and
-    /// only its thread's exit is left.
-    fn join_finished(&self) {
-        #[cfg(not(mqtwin_loom))]
-        {
-            let threads =
-                std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-            let (done, parked): (Vec<_>, Vec<_>) =
-                threads.into_iter().partition(|(id, _)| self.is_done(*id));
-            // Never wait for a participant that has not finished.
-            self.threads
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend(parked);
-            for (_, t) in done {
-                // A participant's panic was caught in its body; nothing to report.
-                let _ = t.join();
-            }
+    /// The executor's driver starts (`true`) or stops working for the run.
+    #[cfg_attr(any(mqtwin_loom, miri, mqtwin_sim_threads), allow(dead_code))]
+    pub(super) fn set_driving(&self, driving: bool) {
+        let mut st = self.state.lock();
+        st.driving = driving;
+        if !driving {
+            self.ended_cv.notify_all();
         }
     }
 

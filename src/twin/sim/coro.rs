@@ -1,0 +1,212 @@
+//! The coroutine executor: every participant of a run is a stackful
+//! coroutine ([`corosensei`]) on one OS thread, the *driver*, a worker
+//! reused across runs ([`super::pool`]). A hand-over of the token is two
+//! context switches on that thread (the holder suspends to the driver, the
+//! driver resumes the new holder), tens of nanoseconds, instead of a
+//! futex wake-up of another thread.
+//!
+//! - The driver runs the run off the caller's thread, so that the caller
+//!   can still watch for a stall: a participant blocked outside the twin
+//!   blocks the driver's thread, never the caller, which gives the run up
+//!   after the stall limit as before (the stuck driver is never reused).
+//! - Identity: the driver sets the core's notion of "me" before every
+//!   resume; the twin's per-thread nice value ([`set_thread_nice`]) is saved
+//!   and restored around every resume, so each participant keeps its own.
+//!   Other thread-locals, `std::thread::current()` and its id are the
+//!   driver's, shared by every participant of the run (documented on
+//!   `Sim`).
+//! - Stacks are `mmap`ed with a guard page, 2 MiB (or `RUST_MIN_STACK`),
+//!   and kept by the driver for the next run.
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::sync::Arc;
+use crate::twin::sched::{set_thread_nice, thread_nice};
+
+use super::core::{SimCore, NOBODY};
+
+type Coro = Coroutine<(), (), (), DefaultStack>;
+
+/// Nothing to tell: the driver resumes whoever holds the token.
+#[derive(Debug, Default)]
+pub(super) struct Wake;
+
+/// Whether a driver works for the run (read by the caller's spin).
+#[derive(Debug, Default)]
+pub(super) struct State {
+    active: AtomicBool,
+}
+
+thread_local! {
+    /// The `Yielder` of the coroutine running on this thread (null when the
+    /// driver itself runs): set by each coroutine when it starts and again
+    /// whenever it is resumed, from its own `&Yielder`.
+    static YIELDER: Cell<*const Yielder<(), ()>> = const { Cell::new(std::ptr::null()) };
+    /// Stacks of finished coroutines, for the next ones.
+    static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Stacks a driver keeps between runs.
+const MAX_STACKS: usize = 64;
+
+/// How long the caller of a run spins for its end before it sleeps.
+const SPIN: Duration = Duration::from_micros(200);
+
+/// A participant's stack size: `RUST_MIN_STACK` if set (as for
+/// `std::thread::spawn`), else 2 MiB (std's default).
+fn stack_size() -> usize {
+    static SIZE: OnceLock<usize> = OnceLock::new();
+    *SIZE.get_or_init(|| {
+        std::env::var("RUST_MIN_STACK")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(2 << 20)
+    })
+}
+
+/// Nothing to start: the driver creates a participant's coroutine when it
+/// first gets the token.
+pub(super) fn start(_core: &Arc<SimCore>, _id: usize) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Nothing to do: the driver resumes the new holder.
+pub(super) fn wake(_w: &Wake) {}
+
+/// From a participant: suspends its coroutine until it holds the token.
+pub(super) fn wait_turn(core: &SimCore, me: usize) {
+    while core.turn() != me {
+        suspend();
+    }
+}
+
+/// Suspends the running coroutine (back to the driver).
+fn suspend() {
+    let y = YIELDER.with(Cell::get);
+    assert!(
+        !y.is_null(),
+        "mqtwin: a participant waited for its turn outside its coroutine"
+    );
+    // SAFETY: `y` is non-null, so it was stored by the coroutine running on
+    // this thread right now (every coroutine stores its own `&Yielder` when
+    // it starts and each time it is resumed, and the driver nulls it after
+    // every resume): the `Yielder` lives on this coroutine's stack, which
+    // stays alive while we run on it, and is only used on this thread.
+    let yielder = unsafe { &*y };
+    yielder.suspend(());
+    YIELDER.with(|c| c.set(y));
+}
+
+/// Hands the run to a driver (a pooled worker thread).
+pub(super) fn drive(core: &Arc<SimCore>) -> std::io::Result<()> {
+    if core.turn() == NOBODY {
+        return Ok(()); // ended at once (nothing runnable, nothing to unwind)
+    }
+    core.set_driving(true);
+    core.exec.active.store(true, Ordering::Release);
+    let c = Arc::clone(core);
+    super::pool::run(Box::new(move || run_coroutines(&c))).inspect_err(|_| {
+        core.exec.active.store(false, Ordering::Release);
+        core.set_driving(false);
+    })
+}
+
+/// The caller of a run spins a moment for its end (a fuzzer's runs are
+/// short), then waits for it as before.
+pub(super) fn await_end(core: &SimCore) {
+    let start = Instant::now();
+    while core.exec.active.load(Ordering::Acquire) && start.elapsed() < SPIN {
+        for _ in 0..64 {
+            if !core.exec.active.load(Ordering::Acquire) {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Nothing to join.
+pub(super) fn after_run(_core: &SimCore) {}
+
+/// The driver: resumes the token holder until the run has ended.
+fn run_coroutines(core: &Arc<SimCore>) {
+    let mut coros: Vec<Option<Coro>> = Vec::new();
+    let mut nice: Vec<i32> = Vec::new();
+    let own_nice = thread_nice();
+    loop {
+        let id = core.turn();
+        if id == NOBODY {
+            break;
+        }
+        if coros.len() <= id {
+            coros.resize_with(id + 1, || None);
+            nice.resize(id + 1, 0);
+        }
+        if coros[id].is_none() {
+            match new_coroutine(core, id) {
+                Ok(Some(c)) => coros[id] = Some(c),
+                Ok(None) | Err(_) => continue, // start_failed handed the token on
+            }
+        }
+        let Some(coro) = coros[id].as_mut() else {
+            continue;
+        };
+        set_thread_nice(nice[id]);
+        core.set_me(Some(id));
+        let r = coro.resume(());
+        core.set_me(None);
+        YIELDER.with(|c| c.set(std::ptr::null()));
+        nice[id] = thread_nice();
+        if let CoroutineResult::Return(()) = r {
+            if let Some(done) = coros[id].take() {
+                STACKS.with(|s| {
+                    let mut s = s.borrow_mut();
+                    if s.len() < MAX_STACKS {
+                        s.push(done.into_stack());
+                    }
+                });
+            }
+        }
+    }
+    set_thread_nice(own_nice);
+    // Every participant has finished (a run ends only then); a coroutine
+    // left suspended would be unwound by its drop.
+    drop(coros);
+    core.exec.active.store(false, Ordering::Release);
+    core.set_driving(false);
+}
+
+/// Participant `id`'s coroutine, on a kept stack or a new one. `Ok(None)`
+/// when it has no body (it cannot happen: it was started already); on a
+/// stack that cannot be had, the run fails naming it.
+fn new_coroutine(core: &Arc<SimCore>, id: usize) -> std::io::Result<Option<Coro>> {
+    let Some(body) = core.take_body(id) else {
+        core.start_failed(id, "mqtwin: participant scheduled twice".into());
+        return Ok(None);
+    };
+    let stack = match STACKS.with(|s| s.borrow_mut().pop()) {
+        Some(s) => s,
+        None => match DefaultStack::new(stack_size()) {
+            Ok(s) => s,
+            Err(e) => {
+                drop(body);
+                core.start_failed(id, format!("mqtwin: no stack for the participant: {e}"));
+                return Err(e);
+            }
+        },
+    };
+    let c = Arc::clone(core);
+    Ok(Some(Coroutine::with_stack(
+        stack,
+        move |y: &Yielder<(), ()>, ()| {
+            YIELDER.with(|cell| cell.set(y as *const _));
+            c.body(id, body);
+        },
+    )))
+}

@@ -1,0 +1,103 @@
+//! OS threads reused across deterministic runs: a run (or, with the threaded
+//! scheduler, a participant) is a job handed to an idle worker instead of a
+//! freshly spawned thread, so that in steady state no thread is created per
+//! run. Not under loom or Miri, which need every thread they check spawned
+//! and joined by the program.
+//!
+//! A worker that finished a job waits for the next one, spinning a moment
+//! first (a fuzzer starts its next run within microseconds), then sleeping.
+//! A worker whose job never returns (a participant stuck outside the twin,
+//! a stalled run) is simply never reused: the next job gets a new thread.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Work for a worker; it must not unwind (a panic is caught and dropped).
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+struct Worker {
+    job: Mutex<Option<Job>>,
+    /// Set with `job` filled: a spinning worker watches it without the lock.
+    ready: AtomicBool,
+    cv: Condvar,
+}
+
+/// Idle workers, the most recently used last.
+static IDLE: Mutex<Vec<Arc<Worker>>> = Mutex::new(Vec::new());
+
+/// Idle workers kept; more exit when they finish.
+const MAX_IDLE: usize = 16;
+
+/// How long an idle worker spins for its next job before it sleeps.
+const SPIN: Duration = Duration::from_micros(100);
+
+/// The name of every worker thread (what `std::thread::current().name()`
+/// says in a participant).
+pub(crate) const THREAD_NAME: &str = "mqtwin-sim";
+
+/// Runs `job` on an idle worker, or on a new one.
+///
+/// # Errors
+///
+/// When no worker is idle and the OS cannot create a thread.
+pub(crate) fn run(job: Job) -> std::io::Result<()> {
+    let idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner).pop();
+    match idle {
+        Some(w) => {
+            *w.job.lock().unwrap_or_else(PoisonError::into_inner) = Some(job);
+            w.ready.store(true, Ordering::Release);
+            w.cv.notify_one();
+            Ok(())
+        }
+        None => {
+            let w = Arc::new(Worker {
+                job: Mutex::new(Some(job)),
+                ready: AtomicBool::new(true),
+                cv: Condvar::new(),
+            });
+            std::thread::Builder::new()
+                .name(THREAD_NAME.into())
+                .spawn(move || work(&w))
+                .map(drop)
+        }
+    }
+}
+
+fn work(w: &Arc<Worker>) {
+    loop {
+        let job = next(w);
+        // A job catches its participants' panics; anything else is a bug
+        // of the scheduler, which must not take the worker down silently.
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+            drop(p);
+            return;
+        }
+        let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() >= MAX_IDLE {
+            return;
+        }
+        idle.push(Arc::clone(w));
+    }
+}
+
+/// Waits for the next job: spins for [`SPIN`], then sleeps.
+fn next(w: &Worker) -> Job {
+    let start = Instant::now();
+    while !w.ready.load(Ordering::Acquire) && start.elapsed() < SPIN {
+        for _ in 0..64 {
+            if w.ready.load(Ordering::Acquire) {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+    }
+    let mut job = w.job.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        if let Some(j) = job.take() {
+            w.ready.store(false, Ordering::Relaxed);
+            return j;
+        }
+        job = w.cv.wait(job).unwrap_or_else(PoisonError::into_inner);
+    }
+}
