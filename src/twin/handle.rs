@@ -24,7 +24,7 @@ struct Description {
     /// The process that opened it, and that every call through it acts as.
     process: Arc<Process>,
     /// The name it was opened by (for the trace).
-    name: String,
+    name: Arc<str>,
     access: Access,
     nonblocking: AtomicBool,
 }
@@ -71,7 +71,7 @@ impl Queue {
                 world,
                 queue,
                 process,
-                name: name.to_owned(),
+                name: name.into(),
                 access,
                 nonblocking: AtomicBool::new(nonblocking),
             }),
@@ -133,9 +133,9 @@ impl Queue {
 
     /// A scheduling point (deterministic mode) before `call` on this queue.
     #[inline]
-    fn point(&self, call: &str) {
+    fn point(&self, call: &'static str) {
         let d = &*self.desc;
-        d.world.point(|| format!("{call}({:?})", d.name));
+        d.world.point_queue(call, &d.name);
     }
 
     /// A new async wait on the queue (see [`QueueShared::async_wait`]).

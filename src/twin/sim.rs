@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use crate::sync::{Arc, Mutex};
 
 use self::core::Failure;
-pub(crate) use self::core::{Check, SimCore};
+pub(crate) use self::core::{Call, Check, SimCore};
 pub use strategy::{Schedule, Strategy};
 
 use super::world::World;
@@ -126,7 +126,7 @@ impl<T> JoinHandle<T> {
         let core = &self.sim.core;
         if core.is_participant() {
             let id = self.id;
-            core.point(|| format!("join(participant {id})"));
+            core.point(|| Call::Text(format!("join(participant {id})")));
             while !core.is_done(id) {
                 let c = Arc::clone(core);
                 core.block(Arc::new(move || c.is_done(id)), None);
@@ -192,7 +192,8 @@ impl Sim {
                 *slot.lock() = Some(v);
             }))
             .expect("mqtwin: failed to spawn a participant thread");
-        self.core.point(|| format!("spawn(participant {id})"));
+        self.core
+            .point(|| Call::Text(format!("spawn(participant {id})")));
         JoinHandle {
             sim: self.clone(),
             id,
@@ -241,7 +242,8 @@ impl Sim {
     pub fn sleep(&self, duration: std::time::Duration) {
         self.core.may_block();
         let until = crate::deadline::saturating_add(self.world.clock.now(), duration);
-        self.core.point(|| format!("sleep({duration:?})"));
+        self.core
+            .point(|| Call::Text(format!("sleep({duration:?})")));
         while self.world.clock.now() < until {
             let world = Arc::clone(&self.world);
             self.core

@@ -15,7 +15,7 @@ use super::fault::{FaultPlan, FaultSite, Faults};
 use super::identity::Credentials;
 use super::queue::{QueueMeta, QueueShared};
 use super::shared::SharedValues;
-use super::sim::SimCore;
+use super::sim::{Call, SimCore};
 use super::trace::TraceEvent;
 
 /// A queue that exists, with its lifetime bookkeeping.
@@ -89,7 +89,16 @@ impl World {
     #[inline]
     pub(crate) fn point(&self, call: impl FnOnce() -> String) {
         if let Some(sim) = &self.sim {
-            sim.point(call);
+            sim.point(|| Call::Text(call()));
+        }
+    }
+
+    /// [`point`](Self::point) for a call on the queue handle named `name`
+    /// (described as `what("/name")`, formatted only if a report needs it).
+    #[inline]
+    pub(crate) fn point_queue(&self, what: &'static str, name: &Arc<str>) {
+        if let Some(sim) = &self.sim {
+            sim.point(|| Call::Queue(what, Arc::clone(name)));
         }
     }
 
@@ -371,7 +380,7 @@ impl World {
             // A participant waits as a blocked participant: the others run
             // until `n` are blocked, and a count never reached is a deadlock
             // (the real-time limit does not apply).
-            sim.point(|| format!("wait_blocked({n})"));
+            sim.point(|| Call::Text(format!("wait_blocked({n})")));
             while self.blocked_count() < n {
                 let b = Arc::clone(&self.blocked);
                 sim.block(Arc::new(move || b.lock().count >= n), None);

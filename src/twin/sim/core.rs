@@ -35,13 +35,36 @@ enum Status {
 /// What a participant runs.
 pub(super) type Body = Box<dyn FnOnce() + Send>;
 
+/// The twin call a participant is in, for reports (deadlock, stall,
+/// overrun): kept unformatted, since a scheduling point happens at every
+/// twin call and a report is rare.
+#[derive(Debug, Clone)]
+pub(crate) enum Call {
+    /// A fixed description.
+    Fixed(&'static str),
+    /// A call on a queue handle: `what("/name")`.
+    Queue(&'static str, Arc<str>),
+    /// Anything else, formatted at the call.
+    Text(String),
+}
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Call::Fixed(s) => f.write_str(s),
+            Call::Queue(what, name) => write!(f, "{what}({:?})", &**name),
+            Call::Text(s) => f.write_str(s),
+        }
+    }
+}
+
 struct Part {
     /// How the executor tells it that it got the token.
     wake: exec::Wake,
     /// What it runs, until the executor starts it.
     body: Option<Body>,
     /// The twin call it is in (or made last).
-    call: String,
+    call: Call,
     status: Status,
 }
 
@@ -117,6 +140,9 @@ struct State {
     driving: bool,
     /// A bound on the rest of the run, if one was set.
     limit: Option<Limit>,
+    /// `pass`'s vectors, kept between passes (no allocation per hand-over).
+    scratch_checks: Vec<(usize, Check)>,
+    scratch_runnable: Vec<usize>,
 }
 
 /// The payload a participant unwinds with when a failed run is torn down.
@@ -186,6 +212,8 @@ impl SimCore {
                 stalled: false,
                 driving: false,
                 limit: None,
+                scratch_checks: Vec::new(),
+                scratch_runnable: Vec::new(),
             }),
         }
     }
@@ -255,21 +283,19 @@ impl SimCore {
 
     /// A scheduling point at the start of a twin call: the scheduler may let
     /// another participant run first.
-    pub(crate) fn point(&self, call: impl FnOnce() -> String) {
+    pub(crate) fn point(&self, call: impl FnOnce() -> Call) {
         let Some(me) = self.me() else {
             return self.outsider("called the twin");
         };
         if std::thread::panicking() {
             return; // destructors of a panicking participant run on
         }
-        {
-            let mut st = self.state.lock();
-            if st.aborting {
-                return; // destructors of an unwinding participant
-            }
-            st.parts[me].call = call();
+        let mut st = self.state.lock();
+        if st.aborting {
+            return; // destructors of an unwinding participant
         }
-        self.pass(Some(me));
+        st.parts[me].call = call();
+        self.pass_locked(st, Some(me));
         self.await_turn(me);
     }
 
@@ -359,7 +385,7 @@ impl SimCore {
     fn overrun(st: &mut State, exceeded: String) {
         let running = (st.parts.iter().enumerate())
             .filter(|(_, p)| !matches!(p.status, Status::Done))
-            .map(|(i, p)| (i, p.call.clone()))
+            .map(|(i, p)| (i, p.call.to_string()))
             .collect();
         st.failure
             .get_or_insert(Failure::Overrun(Box::new(Overrun { exceeded, running })));
@@ -377,7 +403,7 @@ impl SimCore {
             st.parts.push(Part {
                 wake: exec::Wake::default(),
                 body: Some(f),
-                call: "(not started)".into(),
+                call: Call::Fixed("(not started)"),
                 status: Status::Runnable,
             });
             st.picker.added();
@@ -405,7 +431,7 @@ impl SimCore {
             });
             st.aborting = true;
             st.parts[id].status = Status::Done;
-            st.parts[id].call = "(not started)".into();
+            st.parts[id].call = Call::Fixed("(not started)");
         }
         self.pass(Some(id));
     }
@@ -436,7 +462,7 @@ impl SimCore {
         {
             let mut st = self.state.lock();
             st.parts[id].status = Status::Done;
-            st.parts[id].call = "(finished)".into();
+            st.parts[id].call = Call::Fixed("(finished)");
         }
         self.pass(Some(id));
         self.set_me(None);
@@ -445,62 +471,74 @@ impl SimCore {
     /// Picks the next token holder; called by the token holder (`running`,
     /// or the driver starting a run with `None`), holding no queue lock.
     fn pass(&self, running: Option<usize>) {
+        self.pass_locked(self.state.lock(), running);
+    }
+
+    /// [`pass`](Self::pass) with the state lock already taken.
+    fn pass_locked<'a>(&'a self, mut st: MutexGuard<'a, State>, running: Option<usize>) {
         loop {
-            let checks: Vec<(usize, Check)> = {
-                let st = self.state.lock();
-                if st.aborting {
-                    return self.abort_next(st);
-                }
-                st.parts
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, p)| match &p.status {
-                        Status::Blocked { check, .. } => Some((i, Arc::clone(check))),
-                        _ => None,
-                    })
-                    .collect()
-            };
-            let woken: Vec<usize> = checks
-                .into_iter()
-                .filter(|(_, c)| c())
-                .map(|(i, _)| i)
-                .collect();
-            let mut st = self.state.lock();
-            for i in woken {
-                st.parts[i].status = Status::Runnable;
+            if st.aborting {
+                return self.abort_next(st);
             }
-            let runnable: Vec<usize> = (0..st.parts.len())
-                .filter(|&i| matches!(st.parts[i].status, Status::Runnable))
-                .collect();
-            if let Some(l) = st.limit.filter(|l| st.steps >= l.steps) {
-                if !runnable.is_empty() {
+            // The blocked participants' checks, evaluated without the lock
+            // (they take queue locks); the vectors are kept for the next pass.
+            let mut checks = std::mem::take(&mut st.scratch_checks);
+            checks.extend(
+                (st.parts.iter().enumerate()).filter_map(|(i, p)| match &p.status {
+                    Status::Blocked { check, .. } => Some((i, Arc::clone(check))),
+                    _ => None,
+                }),
+            );
+            if !checks.is_empty() {
+                drop(st);
+                checks.retain(|(_, c)| c());
+                st = self.state.lock();
+                for &(i, _) in &checks {
+                    st.parts[i].status = Status::Runnable;
+                }
+                checks.clear();
+            }
+            st.scratch_checks = checks;
+            let mut runnable = std::mem::take(&mut st.scratch_runnable);
+            runnable.clear();
+            runnable.extend(
+                (0..st.parts.len()).filter(|&i| matches!(st.parts[i].status, Status::Runnable)),
+            );
+            if !runnable.is_empty() {
+                if let Some(l) = st.limit.filter(|l| st.steps >= l.steps) {
+                    st.scratch_runnable = runnable;
                     let n = l.step_budget;
                     Self::overrun(&mut st, format!("{n} scheduling steps"));
                     continue;
                 }
-            }
-            if !runnable.is_empty() {
                 let pick = st.picker.pick(&runnable, running);
+                st.scratch_runnable = runnable;
                 self.set_current(&mut st, Some(pick));
                 if running != Some(pick) {
                     exec::wake(&st.parts[pick].wake);
                 }
                 return;
             }
-            let blocked: Vec<(usize, String, Option<SystemTime>)> = (st.parts.iter().enumerate())
-                .filter_map(|(i, p)| match &p.status {
-                    Status::Blocked { deadline, .. } => Some((i, p.call.clone(), *deadline)),
-                    _ => None,
-                })
-                .collect();
-            if blocked.is_empty() {
+            st.scratch_runnable = runnable;
+            let mut any_blocked = false;
+            let mut next: Option<SystemTime> = None;
+            for p in &st.parts {
+                if let Status::Blocked { deadline, .. } = &p.status {
+                    any_blocked = true;
+                    next = match (next, *deadline) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+            }
+            if !any_blocked {
                 self.set_current(&mut st, None);
                 st.ended = true;
                 self.ended_cv.notify_all();
                 return;
             }
             // Everyone is blocked: time jumps to the next deadline.
-            if let Some(next) = blocked.iter().filter_map(|b| b.2).min() {
+            if let Some(next) = next {
                 if let Some(l) = st.limit.filter(|l| next > l.until) {
                     let t = l.time;
                     Self::overrun(&mut st, format!("{t:?} of virtual time"));
@@ -508,11 +546,14 @@ impl SimCore {
                 }
                 drop(st);
                 self.clock.advance_to(next);
+                st = self.state.lock();
                 continue;
             }
-            st.failure.get_or_insert(Failure::Deadlock(
-                blocked.into_iter().map(|(i, c, _)| (i, c)).collect(),
-            ));
+            let blocked = (st.parts.iter().enumerate())
+                .filter(|(_, p)| matches!(p.status, Status::Blocked { .. }))
+                .map(|(i, p)| (i, p.call.to_string()))
+                .collect();
+            st.failure.get_or_insert(Failure::Deadlock(blocked));
             st.aborting = true;
         }
     }
@@ -591,7 +632,7 @@ impl SimCore {
                 (steps, since) = (st.steps, Instant::now());
             } else if since.elapsed() >= self.stall_limit {
                 let participant = st.current;
-                let call = participant.map_or_else(String::new, |i| st.parts[i].call.clone());
+                let call = participant.map_or_else(String::new, |i| st.parts[i].call.to_string());
                 st.failure.get_or_insert(Failure::Stalled(Box::new(Stall {
                     participant,
                     call,
