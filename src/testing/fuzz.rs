@@ -144,6 +144,17 @@ fn background(q: Queue, call: Background, deadline: SystemTime) -> Outcome {
     }
 }
 
+/// Runs `job` on a thread of its own: a reused one (the deterministic
+/// twin's pool of workers), so that a fuzzer does not spawn a thread per
+/// background call; a new one under loom or Miri.
+fn run_in_background(job: Box<dyn FnOnce() + Send>) {
+    #[cfg(not(any(mqtwin_loom, miri)))]
+    let r = crate::twin::run_on_worker(job);
+    #[cfg(any(mqtwin_loom, miri))]
+    let r = std::thread::Builder::new().spawn(job).map(drop);
+    r.expect("mqtwin: cannot create a thread for a background call");
+}
+
 /// Polls `cond` until it holds or [`PATIENCE`] runs out.
 fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + PATIENCE;
@@ -186,7 +197,10 @@ pub fn twin_ops(data: &[u8]) {
     let mut model = Model::new(users, limits, names, Duration::ZERO);
     model.set_now(clock.now());
     let mut pending: HashMap<u64, mpsc::Receiver<Outcome>> = HashMap::new();
-    let mut threads = Vec::new();
+    // Background calls run on reused threads (no thread spawned per call in
+    // steady state); each reports here when it has returned.
+    let (finished_tx, finished) = mpsc::channel::<bool>();
+    let mut started = 0usize;
     let mut log = String::new();
     let steps = input.steps.iter().map(Some).chain(std::iter::repeat(None));
     for (n, step) in steps.enumerate() {
@@ -230,8 +244,14 @@ pub fn twin_ops(data: &[u8]) {
                     .expect("the twin's try_clone never fails");
                 let (tx, rx) = mpsc::channel();
                 let call = *call;
-                threads.push(std::thread::spawn(move || {
-                    let _ = tx.send(background(q, call, deadline));
+                let finished_tx = finished_tx.clone();
+                started += 1;
+                run_in_background(Box::new(move || {
+                    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let _ = tx.send(background(q, call, deadline));
+                    }))
+                    .is_ok();
+                    let _ = finished_tx.send(ok);
                 }));
                 match want {
                     Started::NoHandle => panic!("the model lost a handle at step {n}\n{log}"),
@@ -274,8 +294,9 @@ pub fn twin_ops(data: &[u8]) {
             &format!("after step {n}\n{log}"),
         );
     }
-    for t in threads {
-        t.join().expect("background calls never panic");
+    for _ in 0..started {
+        let ok = finished.recv_timeout(PATIENCE);
+        assert_eq!(ok, Ok(true), "background calls never panic and all return");
     }
 }
 

@@ -60,6 +60,12 @@ pub use seeds::{seeds, Seeds};
 pub use sim::{JoinHandle, Schedule, Sim, SimError, Strategy};
 pub use trace::TraceEvent;
 
+/// Runs `job` on a reused worker thread (the deterministic twin's pool).
+#[cfg(all(feature = "arbitrary", not(any(mqtwin_loom, miri))))]
+pub(crate) fn run_on_worker(job: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    sim::run_on_worker(job)
+}
+
 use clock::Clock;
 use process::Process;
 use world::World;

@@ -13,10 +13,19 @@ mod strategy;
 mod coro;
 #[cfg(not(any(mqtwin_loom, miri, mqtwin_sim_threads)))]
 use coro as exec;
+#[cfg(all(target_os = "linux", not(any(mqtwin_loom, miri, mqtwin_sim_threads))))]
+#[allow(unsafe_code)] // sigaction, sigaltstack, mmap, write: each with its SAFETY
+mod overflow;
 #[cfg(not(any(mqtwin_loom, miri)))]
 mod pool;
 #[cfg(any(mqtwin_loom, miri, mqtwin_sim_threads))]
 mod threads;
+
+/// Runs `job` on a reused worker thread ([`pool`]).
+#[cfg(all(feature = "arbitrary", not(any(mqtwin_loom, miri))))]
+pub(crate) fn run_on_worker(job: pool::Job) -> std::io::Result<()> {
+    pool::run(job)
+}
 #[cfg(any(mqtwin_loom, miri, mqtwin_sim_threads))]
 use threads as exec;
 

@@ -169,6 +169,7 @@ pub(crate) struct SimCore {
     /// A copy of `State::aborting`, read without the lock.
     aborting: AtomicBool,
     /// The executor's own state (the participants' OS threads, if any).
+    #[cfg_attr(any(mqtwin_loom, mqtwin_sim_threads), allow(dead_code))]
     pub(super) exec: exec::State,
 }
 

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use corosensei::stack::DefaultStack;
+use corosensei::stack::{DefaultStack, Stack};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::sync::Arc;
@@ -60,7 +60,7 @@ const SPIN: Duration = Duration::from_micros(200);
 
 /// A participant's stack size: `RUST_MIN_STACK` if set (as for
 /// `std::thread::spawn`), else 2 MiB (std's default).
-fn stack_size() -> usize {
+pub(super) fn stack_size() -> usize {
     static SIZE: OnceLock<usize> = OnceLock::new();
     *SIZE.get_or_init(|| {
         std::env::var("RUST_MIN_STACK")
@@ -138,7 +138,14 @@ pub(super) fn after_run(_core: &SimCore) {}
 fn run_coroutines(core: &Arc<SimCore>) {
     let mut coros: Vec<Option<Coro>> = Vec::new();
     let mut nice: Vec<i32> = Vec::new();
+    // Where each participant's stack ends (its guard page).
+    let mut limits: Vec<usize> = Vec::new();
     let own_nice = thread_nice();
+    #[cfg(target_os = "linux")]
+    let seed = {
+        super::overflow::prepare();
+        core.seed()
+    };
     loop {
         let id = core.turn();
         if id == NOBODY {
@@ -147,10 +154,11 @@ fn run_coroutines(core: &Arc<SimCore>) {
         if coros.len() <= id {
             coros.resize_with(id + 1, || None);
             nice.resize(id + 1, 0);
+            limits.resize(id + 1, 0);
         }
         if coros[id].is_none() {
             match new_coroutine(core, id) {
-                Ok(Some(c)) => coros[id] = Some(c),
+                Ok(Some((c, limit))) => (coros[id], limits[id]) = (Some(c), limit),
                 Ok(None) | Err(_) => continue, // start_failed handed the token on
             }
         }
@@ -159,7 +167,11 @@ fn run_coroutines(core: &Arc<SimCore>) {
         };
         set_thread_nice(nice[id]);
         core.set_me(Some(id));
+        #[cfg(target_os = "linux")]
+        super::overflow::enter(limits[id], id, seed);
         let r = coro.resume(());
+        #[cfg(target_os = "linux")]
+        super::overflow::leave();
         core.set_me(None);
         YIELDER.with(|c| c.set(std::ptr::null()));
         nice[id] = thread_nice();
@@ -182,10 +194,11 @@ fn run_coroutines(core: &Arc<SimCore>) {
     core.set_driving(false);
 }
 
-/// Participant `id`'s coroutine, on a kept stack or a new one. `Ok(None)`
-/// when it has no body (it cannot happen: it was started already); on a
-/// stack that cannot be had, the run fails naming it.
-fn new_coroutine(core: &Arc<SimCore>, id: usize) -> std::io::Result<Option<Coro>> {
+/// Participant `id`'s coroutine, on a kept stack or a new one, and the
+/// lowest address of that stack (its guard page). `Ok(None)` when it has no
+/// body (it cannot happen: it was started already); on a stack that cannot
+/// be had, the run fails naming it.
+fn new_coroutine(core: &Arc<SimCore>, id: usize) -> std::io::Result<Option<(Coro, usize)>> {
     let Some(body) = core.take_body(id) else {
         core.start_failed(id, "mqtwin: participant scheduled twice".into());
         return Ok(None);
@@ -201,12 +214,11 @@ fn new_coroutine(core: &Arc<SimCore>, id: usize) -> std::io::Result<Option<Coro>
             }
         },
     };
+    let limit = stack.limit().get();
     let c = Arc::clone(core);
-    Ok(Some(Coroutine::with_stack(
-        stack,
-        move |y: &Yielder<(), ()>, ()| {
-            YIELDER.with(|cell| cell.set(y as *const _));
-            c.body(id, body);
-        },
-    )))
+    let coro = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
+        YIELDER.with(|cell| cell.set(y as *const _));
+        c.body(id, body);
+    });
+    Ok(Some((coro, limit)))
 }
