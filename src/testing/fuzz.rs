@@ -12,6 +12,8 @@ use std::time::{Duration, Instant, SystemTime};
 use arbitrary::{Arbitrary, Unstructured};
 
 use crate::queue::MessageQueue;
+#[cfg(not(any(mqtwin_loom, miri)))]
+use crate::twin::WaitFinished as _;
 use crate::twin::{Capabilities, Credentials, Queue, Twin};
 
 use super::driver::{message, payload, NamePool, Outcome, SENTINEL};
@@ -147,12 +149,33 @@ fn background(q: Queue, call: Background, deadline: SystemTime) -> Outcome {
 /// Runs `job` on a thread of its own: a reused one (the deterministic
 /// twin's pool of workers), so that a fuzzer does not spawn a thread per
 /// background call; a new one under loom or Miri.
-fn run_in_background(job: Box<dyn FnOnce() + Send>) {
-    #[cfg(not(any(mqtwin_loom, miri)))]
-    let r = crate::twin::run_on_worker(job);
-    #[cfg(any(mqtwin_loom, miri))]
-    let r = std::thread::Builder::new().spawn(job).map(drop);
-    r.expect("mqtwin: cannot create a thread for a background call");
+#[cfg(not(any(mqtwin_loom, miri)))]
+fn run_in_background(job: Box<dyn FnOnce() + Send>) -> impl crate::twin::WaitFinished {
+    crate::twin::run_on_worker(job).expect("mqtwin: cannot create a thread for a background call")
+}
+
+/// Runs `job` on a new thread (under loom or Miri).
+#[cfg(any(mqtwin_loom, miri))]
+fn run_in_background(job: Box<dyn FnOnce() + Send>) -> Joined {
+    Joined(std::sync::Mutex::new(Some(
+        std::thread::Builder::new()
+            .spawn(job)
+            .expect("mqtwin: cannot create a thread for a background call"),
+    )))
+}
+
+/// A background thread, joined by `wait`.
+#[cfg(any(mqtwin_loom, miri))]
+struct Joined(std::sync::Mutex<Option<std::thread::JoinHandle<()>>>);
+
+#[cfg(any(mqtwin_loom, miri))]
+impl Joined {
+    fn wait(&self) {
+        let t = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = t {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Polls `cond` until it holds or [`PATIENCE`] runs out.
@@ -200,7 +223,7 @@ pub fn twin_ops(data: &[u8]) {
     // Background calls run on reused threads (no thread spawned per call in
     // steady state); each reports here when it has returned.
     let (finished_tx, finished) = mpsc::channel::<bool>();
-    let mut started = 0usize;
+    let mut started = Vec::new();
     let mut log = String::new();
     let steps = input.steps.iter().map(Some).chain(std::iter::repeat(None));
     for (n, step) in steps.enumerate() {
@@ -245,14 +268,13 @@ pub fn twin_ops(data: &[u8]) {
                 let (tx, rx) = mpsc::channel();
                 let call = *call;
                 let finished_tx = finished_tx.clone();
-                started += 1;
-                run_in_background(Box::new(move || {
+                started.push(run_in_background(Box::new(move || {
                     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         let _ = tx.send(background(q, call, deadline));
                     }))
                     .is_ok();
                     let _ = finished_tx.send(ok);
-                }));
+                })));
                 match want {
                     Started::NoHandle => panic!("the model lost a handle at step {n}\n{log}"),
                     Started::Done(o) => {
@@ -294,9 +316,12 @@ pub fn twin_ops(data: &[u8]) {
             &format!("after step {n}\n{log}"),
         );
     }
-    for _ in 0..started {
+    for job in &started {
         let ok = finished.recv_timeout(PATIENCE);
         assert_eq!(ok, Ok(true), "background calls never panic and all return");
+        // Its closure is dropped too: nothing of this input is freed after
+        // it (a fuzzer's leak check counts allocations per input).
+        job.wait();
     }
 }
 

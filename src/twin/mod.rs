@@ -60,10 +60,18 @@ pub use seeds::{seeds, Seeds};
 pub use sim::{JoinHandle, Schedule, Sim, SimError, Strategy};
 pub use trace::TraceEvent;
 
-/// Runs `job` on a reused worker thread (the deterministic twin's pool).
+/// Runs `job` on a reused worker thread (the deterministic twin's pool);
+/// `wait()` on the result waits until it has finished (its closure dropped).
 #[cfg(all(feature = "arbitrary", not(any(mqtwin_loom, miri))))]
-pub(crate) fn run_on_worker(job: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+pub(crate) fn run_on_worker(job: Box<dyn FnOnce() + Send>) -> std::io::Result<impl WaitFinished> {
     sim::run_on_worker(job)
+}
+
+/// A job handed to a worker ([`run_on_worker`]).
+#[cfg(all(feature = "arbitrary", not(any(mqtwin_loom, miri))))]
+pub(crate) trait WaitFinished {
+    /// Waits until the job has finished, closure dropped.
+    fn wait(&self);
 }
 
 use clock::Clock;

@@ -21,9 +21,10 @@ mod pool;
 #[cfg(any(mqtwin_loom, miri, mqtwin_sim_threads))]
 mod threads;
 
-/// Runs `job` on a reused worker thread ([`pool`]).
+/// Runs `job` on a reused worker thread ([`pool`]); the ticket tells when
+/// it has finished.
 #[cfg(all(feature = "arbitrary", not(any(mqtwin_loom, miri))))]
-pub(crate) fn run_on_worker(job: pool::Job) -> std::io::Result<()> {
+pub(crate) fn run_on_worker(job: pool::Job) -> std::io::Result<pool::Ticket> {
     pool::run(job)
 }
 #[cfg(any(mqtwin_loom, miri, mqtwin_sim_threads))]
@@ -86,6 +87,21 @@ use super::world::World;
 ///   [`TwinBuilder::stall_limit`](super::TwinBuilder::stall_limit) (60 s)
 ///   instead of hanging; reads of the real clock, other threads and I/O
 ///   outside the twin are not replayed.
+/// - Participants are not OS threads: they are stackful coroutines that
+///   take turns on one worker thread (reused by later runs), so a hand-over
+///   costs a context switch, not a thread wake-up. Each keeps its own
+///   number ([`Sim::participant`], [`JoinHandle::id`]; interrupt one with
+///   [`Twin::interrupt_participant`](super::Twin::interrupt_participant)),
+///   its own nice value ([`set_thread_nice`](super::set_thread_nice)) and
+///   its own stack (2 MiB, or `RUST_MIN_STACK`). What they share, unlike
+///   threads: every other thread-local (a `thread_local!` set by one
+///   participant is seen by the others of the run, and by later runs on the
+///   same worker), `std::thread::current()` (its id, and the name
+///   `mqtwin-sim`), and any OS state of the thread (signal mask, CPU
+///   affinity). A stack overflow in a participant ends the process, as in
+///   a thread; on Linux it first prints which participant overflowed and
+///   the seed. Under loom and Miri (and with `--cfg mqtwin_sim_threads`)
+///   each participant is an OS thread instead, with the same scheduling.
 /// - A failed run (a participant panicked, or a deadlock) prints the seed,
 ///   a replay recipe (`MQTWIN_SEED=…` or `MQTWIN_SCHEDULE=…`) and the last
 ///   calls when tracing; the other participants are unwound one by one.

@@ -135,9 +135,6 @@ struct State {
     /// The run was given up as stalled: the stuck participant may still
     /// hold the token, so no new run may start.
     stalled: bool,
-    /// The executor's driver (if it has one) still works for the run: the
-    /// run is over for the caller only once it has let go of it.
-    driving: bool,
     /// A bound on the rest of the run, if one was set.
     limit: Option<Limit>,
     /// `pass`'s vectors, kept between passes (no allocation per hand-over).
@@ -211,7 +208,6 @@ impl SimCore {
                 picker: Picker::new(seed, strategy, replay),
                 steps: 0,
                 stalled: false,
-                driving: false,
                 limit: None,
                 scratch_checks: Vec::new(),
                 scratch_runnable: Vec::new(),
@@ -624,10 +620,10 @@ impl SimCore {
         // the twin, and the run is given up instead of hanging.
         let poll = (self.stall_limit / 4).clamp(Duration::from_millis(1), Duration::from_secs(1));
         let (mut steps, mut since) = (st.steps, Instant::now());
-        while !st.ended || st.driving {
+        while !st.ended {
             st = self.ended_cv.wait_timeout(st, poll);
             if st.ended {
-                continue; // only the driver's exit is left
+                break;
             }
             if st.steps != steps {
                 (steps, since) = (st.steps, Instant::now());
@@ -653,16 +649,6 @@ impl SimCore {
         drop(st);
         exec::after_run(self);
         (failure, true)
-    }
-
-    /// The executor's driver starts (`true`) or stops working for the run.
-    #[cfg_attr(any(mqtwin_loom, miri, mqtwin_sim_threads), allow(dead_code))]
-    pub(super) fn set_driving(&self, driving: bool) {
-        let mut st = self.state.lock();
-        st.driving = driving;
-        if !driving {
-            self.ended_cv.notify_all();
-        }
     }
 
     /// Whether participant `id` has finished.

@@ -19,7 +19,6 @@
 //!   and kept by the driver for the next run.
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -37,10 +36,10 @@ type Coro = Coroutine<(), (), (), DefaultStack>;
 #[derive(Debug, Default)]
 pub(super) struct Wake;
 
-/// Whether a driver works for the run (read by the caller's spin).
-#[derive(Debug, Default)]
+/// The driver's job for the run in progress, to wait for at its end.
+#[derive(Default)]
 pub(super) struct State {
-    active: AtomicBool,
+    job: std::sync::Mutex<Option<super::pool::Ticket>>,
 }
 
 thread_local! {
@@ -108,22 +107,23 @@ pub(super) fn drive(core: &Arc<SimCore>) -> std::io::Result<()> {
     if core.turn() == NOBODY {
         return Ok(()); // ended at once (nothing runnable, nothing to unwind)
     }
-    core.set_driving(true);
-    core.exec.active.store(true, Ordering::Release);
     let c = Arc::clone(core);
-    super::pool::run(Box::new(move || run_coroutines(&c))).inspect_err(|_| {
-        core.exec.active.store(false, Ordering::Release);
-        core.set_driving(false);
-    })
+    let ticket = super::pool::run(Box::new(move || run_coroutines(&c)))?;
+    *lock(&core.exec.job) = Some(ticket);
+    Ok(())
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The caller of a run spins a moment for its end (a fuzzer's runs are
 /// short), then waits for it as before.
 pub(super) fn await_end(core: &SimCore) {
     let start = Instant::now();
-    while core.exec.active.load(Ordering::Acquire) && start.elapsed() < SPIN {
+    while core.turn() != NOBODY && start.elapsed() < SPIN {
         for _ in 0..64 {
-            if !core.exec.active.load(Ordering::Acquire) {
+            if core.turn() == NOBODY {
                 return;
             }
             std::hint::spin_loop();
@@ -131,8 +131,16 @@ pub(super) fn await_end(core: &SimCore) {
     }
 }
 
-/// Nothing to join.
-pub(super) fn after_run(_core: &SimCore) {}
+/// Waits until the driver has let go of the run (its job finished): then
+/// nothing of the run (the driver's reference to the core, the
+/// coroutines) is dropped on the driver's thread after `run` returns, and
+/// a fuzzer's leak check counts every allocation of the run as freed.
+pub(super) fn after_run(core: &SimCore) {
+    let ticket = lock(&core.exec.job).take();
+    if let Some(t) = ticket {
+        t.wait();
+    }
+}
 
 /// The driver: resumes the token holder until the run has ended.
 fn run_coroutines(core: &Arc<SimCore>) {
@@ -190,8 +198,6 @@ fn run_coroutines(core: &Arc<SimCore>) {
     // Every participant has finished (a run ends only then); a coroutine
     // left suspended would be unwound by its drop.
     drop(coros);
-    core.exec.active.store(false, Ordering::Release);
-    core.set_driving(false);
 }
 
 /// Participant `id`'s coroutine, on a kept stack or a new one, and the

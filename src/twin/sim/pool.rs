@@ -9,7 +9,7 @@
 //! A worker whose job never returns (a participant stuck outside the twin,
 //! a stalled run) is simply never reused: the next job gets a new thread.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,49 @@ struct Worker {
     /// Set with `job` filled: a spinning worker watches it without the lock.
     ready: AtomicBool,
     cv: Condvar,
+    /// Jobs given to this worker so far (under `job`'s lock).
+    given: AtomicU64,
+    /// Jobs it has finished: a job's closure, and everything it held, is
+    /// dropped before this counts it.
+    done: AtomicU64,
+    done_lock: Mutex<()>,
+    done_cv: Condvar,
+}
+
+/// Tells when a job has finished, closure dropped ([`Ticket::wait`]).
+pub(crate) struct Ticket {
+    worker: Arc<Worker>,
+    job: u64,
+}
+
+#[cfg(feature = "arbitrary")]
+impl crate::twin::WaitFinished for Ticket {
+    fn wait(&self) {
+        Ticket::wait(self);
+    }
+}
+
+impl Ticket {
+    /// Waits until the job has finished: spins for [`SPIN`], then sleeps.
+    /// Whatever the job held has been dropped by then (on the worker's
+    /// thread), so nothing of it is freed after the caller goes on.
+    pub(crate) fn wait(&self) {
+        let w = &self.worker;
+        let finished = || w.done.load(Ordering::Acquire) >= self.job;
+        let start = Instant::now();
+        while !finished() && start.elapsed() < SPIN {
+            for _ in 0..64 {
+                if finished() {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        let mut g = w.done_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while !finished() {
+            g = w.done_cv.wait(g).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
 }
 
 /// Idle workers, the most recently used last.
@@ -36,30 +79,40 @@ const SPIN: Duration = Duration::from_micros(100);
 /// says in a participant).
 pub(crate) const THREAD_NAME: &str = "mqtwin-sim";
 
-/// Runs `job` on an idle worker, or on a new one.
+/// Runs `job` on an idle worker, or on a new one; the ticket tells when it
+/// has finished.
 ///
 /// # Errors
 ///
 /// When no worker is idle and the OS cannot create a thread.
-pub(crate) fn run(job: Job) -> std::io::Result<()> {
+pub(crate) fn run(job: Job) -> std::io::Result<Ticket> {
     let idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner).pop();
     match idle {
         Some(w) => {
-            *w.job.lock().unwrap_or_else(PoisonError::into_inner) = Some(job);
+            let n = {
+                let mut slot = w.job.lock().unwrap_or_else(PoisonError::into_inner);
+                *slot = Some(job);
+                w.given.fetch_add(1, Ordering::Relaxed) + 1
+            };
             w.ready.store(true, Ordering::Release);
             w.cv.notify_one();
-            Ok(())
+            Ok(Ticket { worker: w, job: n })
         }
         None => {
             let w = Arc::new(Worker {
                 job: Mutex::new(Some(job)),
                 ready: AtomicBool::new(true),
                 cv: Condvar::new(),
+                given: AtomicU64::new(1),
+                done: AtomicU64::new(0),
+                done_lock: Mutex::new(()),
+                done_cv: Condvar::new(),
             });
+            let w2 = Arc::clone(&w);
             std::thread::Builder::new()
                 .name(THREAD_NAME.into())
-                .spawn(move || work(&w))
-                .map(drop)
+                .spawn(move || work(&w2))?;
+            Ok(Ticket { worker: w, job: 1 })
         }
     }
 }
@@ -69,7 +122,13 @@ fn work(w: &Arc<Worker>) {
         let job = next(w);
         // A job catches its participants' panics; anything else is a bug
         // of the scheduler, which must not take the worker down silently.
-        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        {
+            let _g = w.done_lock.lock().unwrap_or_else(PoisonError::into_inner);
+            w.done.fetch_add(1, Ordering::Release);
+            w.done_cv.notify_all();
+        }
+        if let Err(p) = r {
             drop(p);
             return;
         }

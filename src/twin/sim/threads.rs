@@ -35,7 +35,7 @@ pub(super) fn start(core: &Arc<SimCore>, id: usize) -> std::io::Result<()> {
     let c = Arc::clone(core);
     #[cfg(all(mqtwin_sim_threads, not(mqtwin_loom), not(miri)))]
     {
-        super::pool::run(Box::new(move || c.body(id, f)))
+        super::pool::run(Box::new(move || c.body(id, f))).map(drop)
     }
     #[cfg(all(mqtwin_sim_threads, miri, not(mqtwin_loom)))]
     {
