@@ -20,7 +20,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use corosensei::stack::{DefaultStack, Stack};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -53,9 +52,6 @@ thread_local! {
 
 /// Stacks a driver keeps between runs.
 const MAX_STACKS: usize = 64;
-
-/// How long the caller of a run spins for its end before it sleeps.
-const SPIN: Duration = Duration::from_micros(200);
 
 /// A participant's stack size: `RUST_MIN_STACK` if set (as for
 /// `std::thread::spawn`), else 2 MiB (std's default).
@@ -120,15 +116,7 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The caller of a run spins a moment for its end (a fuzzer's runs are
 /// short), then waits for it as before.
 pub(super) fn await_end(core: &SimCore) {
-    let start = Instant::now();
-    while core.turn() != NOBODY && start.elapsed() < SPIN {
-        for _ in 0..64 {
-            if core.turn() == NOBODY {
-                return;
-            }
-            std::hint::spin_loop();
-        }
-    }
+    super::pool::spin_until(|| core.turn() == NOBODY);
 }
 
 /// Waits until the driver has let go of the run (its job finished): then
