@@ -398,7 +398,7 @@ impl SimCore {
         let id = {
             let mut st = self.state.lock();
             st.parts.push(Part {
-                wake: exec::Wake::default(),
+                wake: Default::default(),
                 body: Some(f),
                 call: Call::Fixed("(not started)"),
                 status: Status::Runnable,
