@@ -366,8 +366,9 @@ pub(crate) struct Waiter {
     poked: AtomicBool,
     /// Set and cleared under the queue lock around the sleep on `cv`.
     sleeping: AtomicBool,
-    /// The blocked thread, for [`QueueShared::interrupt`].
-    thread: ThreadId,
+    /// The blocked thread, for [`QueueShared::interrupt`] (`None` for a
+    /// participant, named by number in `who`).
+    thread: Option<ThreadId>,
     /// Who it is in a trace ([`Who`]), fixed when it blocked.
     who: Who,
     /// Its nice value when it blocked: the list order (`K:wq_add`).

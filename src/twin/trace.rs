@@ -74,23 +74,25 @@ pub(crate) enum Target {
 
 impl Target {
     /// Whether the blocked caller `(thread, who)` is this target.
-    pub(crate) fn is(self, thread: std::thread::ThreadId, who: &Who) -> bool {
+    pub(crate) fn is(self, thread: Option<std::thread::ThreadId>, who: &Who) -> bool {
         match (self, who) {
             (Target::Participant(n), Who::Participant(m)) => n == *m,
-            (Target::Thread(t), Who::Thread(_)) => t == thread,
+            (Target::Thread(t), Who::Thread(_)) => thread == Some(t),
             _ => false,
         }
     }
 }
 
 impl Who {
-    /// The calling thread's id and name in `world`.
-    pub(crate) fn current(world: &super::world::World) -> (std::thread::ThreadId, Who) {
-        let thread = std::thread::current();
-        let id = thread.id();
+    /// The caller in `world`: a participant (no thread id: participants
+    /// share their thread), or a thread with its id.
+    pub(crate) fn current(world: &super::world::World) -> (Option<std::thread::ThreadId>, Who) {
         match world.sim.as_ref().and_then(|s| s.participant()) {
-            Some(n) => (id, Who::Participant(n)),
-            None => (id, Who::Thread(thread)),
+            Some(n) => (None, Who::Participant(n)),
+            None => {
+                let thread = std::thread::current();
+                (Some(thread.id()), Who::Thread(thread))
+            }
         }
     }
 }

@@ -477,30 +477,35 @@ impl SimCore {
             if st.aborting {
                 return self.abort_next(st);
             }
-            // The blocked participants' checks, evaluated without the lock
-            // (they take queue locks); the vectors are kept for the next pass.
+            // One look at every participant: the runnable ones, and the
+            // checks of the blocked ones, evaluated without the lock (they
+            // take queue locks). The vectors are kept for the next pass.
             let mut checks = std::mem::take(&mut st.scratch_checks);
-            checks.extend(
-                (st.parts.iter().enumerate()).filter_map(|(i, p)| match &p.status {
-                    Status::Blocked { check, .. } => Some((i, Arc::clone(check))),
-                    _ => None,
-                }),
-            );
+            let mut runnable = std::mem::take(&mut st.scratch_runnable);
+            runnable.clear();
+            for (i, p) in st.parts.iter().enumerate() {
+                match &p.status {
+                    Status::Runnable => runnable.push(i),
+                    Status::Blocked { check, .. } => checks.push((i, Arc::clone(check))),
+                    Status::Done => {}
+                }
+            }
             if !checks.is_empty() {
                 drop(st);
                 checks.retain(|(_, c)| c());
                 st = self.state.lock();
-                for &(i, _) in &checks {
-                    st.parts[i].status = Status::Runnable;
+                // Only the token holder changes statuses: nobody else
+                // became runnable meanwhile.
+                if !checks.is_empty() {
+                    for &(i, _) in &checks {
+                        st.parts[i].status = Status::Runnable;
+                        runnable.push(i);
+                    }
+                    runnable.sort_unstable();
                 }
                 checks.clear();
             }
             st.scratch_checks = checks;
-            let mut runnable = std::mem::take(&mut st.scratch_runnable);
-            runnable.clear();
-            runnable.extend(
-                (0..st.parts.len()).filter(|&i| matches!(st.parts[i].status, Status::Runnable)),
-            );
             if !runnable.is_empty() {
                 if let Some(l) = st.limit.filter(|l| st.steps >= l.steps) {
                     st.scratch_runnable = runnable;

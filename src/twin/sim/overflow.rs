@@ -108,8 +108,11 @@ fn altstack() -> bool {
 /// Participant `id` (of the run with `seed`) runs on the stack whose guard
 /// page starts at `limit`.
 pub(super) fn enter(limit: usize, id: usize, seed: u64) {
+    static PAGE: OnceLock<usize> = OnceLock::new();
     // SAFETY: sysconf has no preconditions.
-    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    let page = *PAGE.get_or_init(|| {
+        usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
+    });
     GUARD.with(|g| g.set((limit, limit.saturating_add(page), id, seed)));
 }
 
