@@ -63,7 +63,10 @@ fn shuttle_once(f: impl Fn() + Send + Sync + 'static) -> (Duration, u64) {
         inner: RandomScheduler::new(1),
         decisions: Arc::clone(&decisions),
     };
-    let runner = shuttle::Runner::new(scheduler, shuttle::Config::default());
+    let mut config = shuttle::Config::default();
+    // Criterion asks for long runs: no step bound (the programs end).
+    config.max_steps = shuttle::MaxSteps::None;
+    let runner = shuttle::Runner::new(scheduler, config);
     let start = Instant::now();
     runner.run(f);
     (start.elapsed(), decisions.load(Ordering::Relaxed))
