@@ -98,7 +98,10 @@ impl World {
     #[inline]
     pub(crate) fn point_queue(&self, what: &'static str, name: &Arc<str>) {
         if let Some(sim) = &self.sim {
-            sim.point(|| Call::Queue(what, Arc::clone(name)));
+            sim.point_with(|c| match c {
+                Call::Queue(w, n) if Arc::ptr_eq(n, name) => *w = what,
+                c => *c = Call::Queue(what, Arc::clone(name)),
+            });
         }
     }
 

@@ -281,6 +281,12 @@ impl SimCore {
     /// A scheduling point at the start of a twin call: the scheduler may let
     /// another participant run first.
     pub(crate) fn point(&self, call: impl FnOnce() -> Call) {
+        self.point_with(|c| *c = call());
+    }
+
+    /// [`point`](Self::point) that updates the participant's call in place
+    /// (a call on the same queue as the last one keeps its name).
+    pub(crate) fn point_with(&self, set: impl FnOnce(&mut Call)) {
         let Some(me) = self.me() else {
             return self.outsider("called the twin");
         };
@@ -291,7 +297,7 @@ impl SimCore {
         if st.aborting {
             return; // destructors of an unwinding participant
         }
-        st.parts[me].call = call();
+        set(&mut st.parts[me].call);
         self.pass_locked(st, Some(me));
         self.await_turn(me);
     }
