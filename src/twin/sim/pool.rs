@@ -32,6 +32,8 @@ struct Worker {
 }
 
 /// Tells when a job has finished, closure dropped ([`Ticket::wait`]).
+/// (The threaded scheduler does not wait for its participants' jobs.)
+#[cfg_attr(mqtwin_sim_threads, allow(dead_code))]
 pub(crate) struct Ticket {
     worker: Arc<Worker>,
     job: u64,
@@ -44,6 +46,7 @@ impl crate::twin::WaitFinished for Ticket {
     }
 }
 
+#[cfg_attr(mqtwin_sim_threads, allow(dead_code))]
 impl Ticket {
     /// Waits until the job has finished: spins (see [`SPIN`]), then sleeps.
     /// Whatever the job held has been dropped by then (on the worker's

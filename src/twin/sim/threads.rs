@@ -35,7 +35,12 @@ pub(super) fn start(core: &Arc<SimCore>, id: usize) -> std::io::Result<()> {
     let c = Arc::clone(core);
     #[cfg(all(mqtwin_sim_threads, not(mqtwin_loom), not(miri)))]
     {
-        super::pool::run(Box::new(move || c.body(id, f))).map(drop)
+        super::pool::run(Box::new(move || {
+            // A reused thread: it starts at nice 0, as a new one would.
+            crate::twin::set_thread_nice(0);
+            c.body(id, f);
+        }))
+        .map(drop)
     }
     #[cfg(all(mqtwin_sim_threads, miri, not(mqtwin_loom)))]
     {
