@@ -78,8 +78,8 @@ use super::world::World;
 ///   it); during a run, a twin call from a thread that is not a participant
 ///   panics. `SIGEV_THREAD` notification callbacks run as participants.
 ///   A participant may spawn and [`join`](JoinHandle::join) others.
-///   Participants of a simulation that is never run stay parked (their
-///   threads wait) until the process ends.
+///   Participants of a simulation that is never run never start: their
+///   closures are kept (not dropped) until the process ends.
 /// - Determinism covers what goes through the twin. A participant that
 ///   blocks on anything else (a channel, a lock held by another
 ///   participant, `std::thread::sleep`: use [`Sim::sleep`]) stalls the
