@@ -79,7 +79,8 @@ use super::world::World;
 ///   panics. `SIGEV_THREAD` notification callbacks run as participants.
 ///   A participant may spawn and [`join`](JoinHandle::join) others.
 ///   Participants of a simulation that is never run never start: their
-///   closures are kept (not dropped) until the process ends.
+///   closures are kept until the simulation is dropped (never, when they
+///   hold a handle of its twin, which holds them).
 /// - Determinism covers what goes through the twin. A participant that
 ///   blocks on anything else (a channel, a lock held by another
 ///   participant, `std::thread::sleep`: use [`Sim::sleep`]) stalls the
