@@ -2,7 +2,7 @@
 //! shortened wherever a message repeats them; `create` makes an empty
 //! queue; counts of one are singular.
 
-use super::{mqtwin, stderr, stdout};
+use super::{mqtwin, stderr};
 
 #[test]
 fn out_of_range_priorities_are_usage_errors() {
@@ -77,7 +77,7 @@ fn a_long_invalid_name_is_shortened() {
 #[cfg(all(target_os = "linux", feature = "posix"))]
 mod kernel {
     use super::*;
-    use crate::Name;
+    use crate::{stdout, Name};
 
     use mqtwin::posix::Kernel;
     use mqtwin::{MessageQueue, Namespace, OpenOptions};
