@@ -17,12 +17,13 @@ use crate::payload::{self, Format};
     args_conflicts_with_subcommands = true,
     arg_required_else_help = true,
     after_help = "Queue names may be given with or without the leading '/'.\n\
-                  Exit status: 0 ok, 1 the operation failed, 2 bad arguments (or no kernel queues \
-                  on this OS), 3 timed out / nothing to receive.\n\
-                  Output: if the output cannot be written (closed standard output, a pipe whose \
-                  reader left, a full disk), the command fails with status 1, and a message \
-                  that receive or watch took is put back on its queue (behind the others of its \
-                  priority).\n\
+                  Exit status: 0 ok, 1 the operation failed or its output could not be \
+                  written, 2 bad arguments (a name the kernel would refuse included; or no \
+                  kernel queues on this OS), 3 timed out / nothing to receive.\n\
+                  Output: a closed standard output (>&-) is refused before any queue is \
+                  touched; if a write fails later (a pipe whose reader left, a full device), \
+                  a message that receive or watch took is put back on its queue (behind the \
+                  others of its priority).\n\
                   Without a mounted mqueue filesystem `ls` cannot list queues; to mount it: \
                   mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue"
 )]

@@ -435,5 +435,11 @@ mod tests {
         }
         let e = receive(&ns2, "/f", None, Format::Text, &mut RefillThenFail(q2)).unwrap_err();
         assert!(e.to_string().contains("the message is lost"), "{e}");
+        // The last place it can be seen: the error.
+        assert!(
+            e.to_string()
+                .ends_with("; it was: priority 1, 4 bytes, text: only"),
+            "{e}"
+        );
     }
 }
