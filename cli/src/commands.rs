@@ -172,8 +172,13 @@ pub fn create<N: Namespace>(
         Err(e) => return Err(Failure::Queue(format!("cannot create {shown_name}"), e)),
     }
     // It exists: say so, with its sizes if this user may open it.
-    let Ok(q) = open_any(ns, name) else {
-        return report(out, &format!("{shown_name} already exists; left as it is"));
+    let q = match open_any(ns, name) {
+        Ok(q) => q,
+        Err(Error::PermissionDenied { .. }) => {
+            return report(out, &format!("{shown_name} already exists; left as it is"));
+        }
+        // Unlinked meanwhile, say: the library's error as it is.
+        Err(e) => return Err(cannot_open(name, e)),
     };
     let a = attributes(&q, name)?;
     let differ = [

@@ -50,6 +50,7 @@ fn ls_and_stat_show_queues_another_user_cannot_read() {
         "mount -t mqueue none '{d}' && (umask 0 && '{bin}' create {w} --mode 0622 >/dev/null) && \
          {nobody} '{bin}' ls && echo --- && \
          {nobody} '{bin}' stat {w} && echo --- && \
+         {nobody} '{bin}' create {p} && echo --- && \
          {nobody} '{bin}' stat {p}; echo \"stat status $?\"",
         d = dir.display()
     );
@@ -60,7 +61,7 @@ fn ls_and_stat_show_queues_another_user_cannot_read() {
     let _ = std::fs::remove_dir(&dir);
     let (text, err) = (stdout(&out), stderr(&out));
     let parts: Vec<&str> = text.split("---\n").collect();
-    assert_eq!(parts.len(), 3, "{out:?}");
+    assert_eq!(parts.len(), 4, "{out:?}");
 
     let row = |name: &str| -> Vec<String> {
         parts[0]
@@ -105,8 +106,10 @@ fn ls_and_stat_show_queues_another_user_cannot_read() {
         parts[1]
     );
 
-    // A queue it may not open at all: the reason, with the name.
-    assert!(parts[2].ends_with("stat status 1\n"), "{out:?}");
+    // A queue it may not open at all: `create` leaves it, `stat` gives
+    // the reason, with the name.
+    assert_eq!(parts[2], format!("{p} already exists; left as it is\n"));
+    assert!(parts[3].ends_with("stat status 1\n"), "{out:?}");
     let why = format!(
         "mqtwin: cannot open {p}: permission denied on message queue \"{p}\" (its mode is 0600, \
          owner uid 0, gid 0; mqtwin runs as uid 65534)"
