@@ -685,7 +685,12 @@ fn child_prints_its_seeds() {
 fn seed_sweeps_shard_through_the_environment() {
     let child = |vars: &[(&str, &str)]| {
         let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", "child_prints_its_seeds", "--ignored", "--nocapture"]);
+        cmd.args([
+            "--exact",
+            "child_prints_its_seeds",
+            "--ignored",
+            "--nocapture",
+        ]);
         for v in ["MQTWIN_SEED", "MQTWIN_SEEDS", "MQTWIN_SEED_SHARD"] {
             cmd.env_remove(v);
         }
@@ -693,11 +698,17 @@ fn seed_sweeps_shard_through_the_environment() {
         let out = cmd.output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(out.status.success(), "{text}");
-        let line = text.lines().find(|l| l.starts_with("seeds: ")).unwrap_or("");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("seeds: "))
+            .unwrap_or("");
         line.trim_start_matches("seeds: ").to_owned()
     };
     assert_eq!(child(&[]), "[0, 1, 2, 3]");
-    assert_eq!(child(&[("MQTWIN_SEEDS", "10..=15")]), "[10, 11, 12, 13, 14, 15]");
+    assert_eq!(
+        child(&[("MQTWIN_SEEDS", "10..=15")]),
+        "[10, 11, 12, 13, 14, 15]"
+    );
     assert_eq!(
         child(&[("MQTWIN_SEEDS", "10..=15"), ("MQTWIN_SEED_SHARD", "2/3")]),
         "[11, 14]"

@@ -8,26 +8,15 @@ use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use mqtwin::{Error, NameProblem};
 
-/// Names longer than this many bytes are shortened in messages (as the
-/// library's own error messages do).
-const SHOWN_BYTES: usize = 40;
-
 /// A name as messages show it: control characters escaped, and when longer
 /// than 40 bytes its first 40 (at a character boundary) followed by `…` and
-/// its length, e.g. `/aaaa…(300 bytes)`.
+/// its length, e.g. `/aaaa…(300 bytes)` (the library's rule,
+/// [`mqtwin::name::shortened`]).
 pub fn shown(name: &str) -> String {
-    let (head, cut) = if name.len() <= SHOWN_BYTES {
-        (name, false)
-    } else {
-        let mut end = SHOWN_BYTES;
-        while !name.is_char_boundary(end) {
-            end -= 1;
-        }
-        (&name[..end], true)
-    };
+    let (head, cut) = mqtwin::name::shortened(name);
     let mut s: String = head.chars().flat_map(char::escape_debug).collect();
-    if cut {
-        s.push_str(&format!("…({} bytes)", name.len()));
+    if let Some(len) = cut {
+        s.push_str(&format!("…({len} bytes)"));
     }
     s
 }
