@@ -32,7 +32,12 @@ for t in "${TARGETS[@]}"; do
   cp "target/$triple/release/$t" "$OUT/$t"
   if [ -d "../tests/regressions/$t" ]; then
     rm -f "$OUT/${t}_seed_corpus.zip"
-    (cd "../tests/regressions/$t" && zip -q -j "$OUT/${t}_seed_corpus.zip" ./*)
+    # zip is in the engines' images; python3's zipfile where it is not.
+    if command -v zip >/dev/null; then
+      (cd "../tests/regressions/$t" && zip -q -j "$OUT/${t}_seed_corpus.zip" ./*)
+    else
+      (cd "../tests/regressions/$t" && python3 -m zipfile -c "$OUT/${t}_seed_corpus.zip" ./*)
+    fi
   fi
 done
 ls -l "$OUT"
