@@ -9,34 +9,40 @@
 # (variadic) mq_open.
 #
 # Usage: capi/build-lib.sh [--release]   (CC overrides the C compiler)
+#        capi/build-lib.sh --from DIR     (no cargo: links DIR/libmqtwin_capi.a,
+#                                          which capi/tests/c_api.rs uses)
 # Prints the directory holding the libraries on its last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-profile=debug
-cargo_args=()
-if [ "${1:-}" = --release ]; then
-  profile=release
-  cargo_args=(--release)
-fi
 cd "$root"
-cargo build -q -p mqtwin-capi ${cargo_args[@]+"${cargo_args[@]}"}
-dir="${CARGO_TARGET_DIR:-$root/target}/$profile"
+if [ "${1:-}" = --from ]; then
+  dir=${2:?--from needs a directory}
+else
+  profile=debug
+  cargo_args=()
+  if [ "${1:-}" = --release ]; then
+    profile=release
+    cargo_args=(--release)
+  fi
+  cargo build -q -p mqtwin-capi ${cargo_args[@]+"${cargo_args[@]}"}
+  dir="${CARGO_TARGET_DIR:-$root/target}/$profile"
+fi
 cc=${CC:-cc}
-cp "$dir/libmqtwin_capi.a" "$dir/libmqtwin.a.tmp"
-mv "$dir/libmqtwin.a.tmp" "$dir/libmqtwin.a"
+cp "$dir/libmqtwin_capi.a" "$dir/libmqtwin.a.tmp$$"
+mv "$dir/libmqtwin.a.tmp$$" "$dir/libmqtwin.a"
 case "$(uname -s)" in
   Darwin)
-    "$cc" -dynamiclib -o "$dir/libmqtwin.dylib.tmp" -Wl,-all_load "$dir/libmqtwin_capi.a" \
+    "$cc" -dynamiclib -o "$dir/libmqtwin.dylib.tmp$$" -Wl,-all_load "$dir/libmqtwin_capi.a" \
       -Wl,-exported_symbols_list,"$here/mqtwin.exports" -install_name @rpath/libmqtwin.dylib \
       -lpthread
-    mv "$dir/libmqtwin.dylib.tmp" "$dir/libmqtwin.dylib"
+    mv "$dir/libmqtwin.dylib.tmp$$" "$dir/libmqtwin.dylib"
     ;;
   *)
-    "$cc" -shared -o "$dir/libmqtwin.so.tmp" -Wl,--whole-archive "$dir/libmqtwin_capi.a" \
+    "$cc" -shared -o "$dir/libmqtwin.so.tmp$$" -Wl,--whole-archive "$dir/libmqtwin_capi.a" \
       -Wl,--no-whole-archive -Wl,--version-script="$here/mqtwin.map" -Wl,-soname,libmqtwin.so \
       -lpthread -ldl -lm
-    mv "$dir/libmqtwin.so.tmp" "$dir/libmqtwin.so"
+    mv "$dir/libmqtwin.so.tmp$$" "$dir/libmqtwin.so"
     ;;
 esac
 echo "$dir"
