@@ -9,15 +9,17 @@
 # (variadic) mq_open.
 #
 # Usage: capi/build-lib.sh [--release]   (CC overrides the C compiler)
-#        capi/build-lib.sh --from DIR     (no cargo: links DIR/libmqtwin_capi.a,
-#                                          which capi/tests/c_api.rs uses)
+#        capi/build-lib.sh --from LIB.a DIR  (no cargo: makes DIR/libmqtwin.*
+#                                             from that staticlib; what
+#                                             capi/tests/c_api.rs uses)
 # Prints the directory holding the libraries on its last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
 if [ "${1:-}" = --from ]; then
-  dir=${2:?--from needs a directory}
+  archive=${2:?--from needs the static library}
+  dir=${3:?--from needs an output directory}
 else
   profile=debug
   cargo_args=()
@@ -27,19 +29,20 @@ else
   fi
   cargo build -q -p mqtwin-capi ${cargo_args[@]+"${cargo_args[@]}"}
   dir="${CARGO_TARGET_DIR:-$root/target}/$profile"
+  archive="$archive"
 fi
 cc=${CC:-cc}
-cp "$dir/libmqtwin_capi.a" "$dir/libmqtwin.a.tmp$$"
+cp "$archive" "$dir/libmqtwin.a.tmp$$"
 mv "$dir/libmqtwin.a.tmp$$" "$dir/libmqtwin.a"
 case "$(uname -s)" in
   Darwin)
-    "$cc" -dynamiclib -o "$dir/libmqtwin.dylib.tmp$$" -Wl,-all_load "$dir/libmqtwin_capi.a" \
+    "$cc" -dynamiclib -o "$dir/libmqtwin.dylib.tmp$$" -Wl,-all_load "$archive" \
       -Wl,-exported_symbols_list,"$here/mqtwin.exports" -install_name @rpath/libmqtwin.dylib \
       -lpthread
     mv "$dir/libmqtwin.dylib.tmp$$" "$dir/libmqtwin.dylib"
     ;;
   *)
-    "$cc" -shared -o "$dir/libmqtwin.so.tmp$$" -Wl,--whole-archive "$dir/libmqtwin_capi.a" \
+    "$cc" -shared -o "$dir/libmqtwin.so.tmp$$" -Wl,--whole-archive "$archive" \
       -Wl,--no-whole-archive -Wl,--version-script="$here/mqtwin.map" -Wl,-soname,libmqtwin.so \
       -lpthread -ldl -lm
     mv "$dir/libmqtwin.so.tmp$$" "$dir/libmqtwin.so"

@@ -79,22 +79,33 @@ fn build() -> (PathBuf, PathBuf) {
     BUILT.get_or_init(build_once).clone()
 }
 
+/// The staticlib cargo built for this test: the newest
+/// `deps/libmqtwin_capi-*.a` (cargo test does not copy it up).
+fn staticlib(profile_dir: &Path) -> PathBuf {
+    std::fs::read_dir(profile_dir.join("deps"))
+        .expect("target/<profile>/deps")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("libmqtwin_capi-") && name.ends_with(".a")
+        })
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .expect("cargo builds libmqtwin_capi-*.a with the tests")
+}
+
 fn build_once() -> (PathBuf, PathBuf) {
-    let lib = target_dir();
-    assert!(
-        lib.join("libmqtwin_capi.a").exists(),
-        "{} missing: cargo builds it with the test",
-        lib.join("libmqtwin_capi.a").display()
-    );
+    let bin = target_dir().join("mqtest");
+    std::fs::create_dir_all(&bin).expect("mqtest dir");
+    let lib = bin.clone();
     run_ok(
         Command::new("bash")
             .arg(capi_dir().join("build-lib.sh"))
             .arg("--from")
+            .arg(staticlib(&target_dir()))
             .arg(&lib),
         "capi/build-lib.sh --from",
     );
-    let bin = lib.join("mqtest");
-    std::fs::create_dir_all(&bin).expect("mqtest dir");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let src = capi_dir().join("tests/c/mqtest.c");
     let common = ["-Wall", "-Wextra", "-Wno-nonnull", "-Werror", "-O0"];
