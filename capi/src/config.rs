@@ -26,19 +26,20 @@ pub(crate) struct BadVariable(pub(crate) String);
 
 /// Reads the configuration through `get` (the process environment in the
 /// library, a map in tests).
-pub(crate) fn from_env(
-    get: impl Fn(&str) -> Option<OsString>,
-) -> Result<Backing, BadVariable> {
+pub(crate) fn from_env(get: impl Fn(&str) -> Option<OsString>) -> Result<Backing, BadVariable> {
     if let Some(path) = get("MQTWIN_SOCKET").filter(|p| !p.is_empty()) {
         return Ok(Backing::Remote(path));
     }
     let mut limits = Limits::default();
     let number = |name: &str| -> Result<Option<i64>, BadVariable> {
-        let Some(raw) = get(name) else { return Ok(None) };
+        let Some(raw) = get(name) else {
+            return Ok(None);
+        };
         let text = raw.to_str().unwrap_or("");
-        text.trim().parse::<i64>().map(Some).map_err(|_| {
-            BadVariable(format!("{name}={raw:?} is not an integer"))
-        })
+        text.trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| BadVariable(format!("{name}={raw:?} is not an integer")))
     };
     let size = |name: &str| -> Result<Option<usize>, BadVariable> {
         match number(name)? {

@@ -78,8 +78,7 @@ impl Desc {
             let mut byte = [0u8];
             // SAFETY: a one-byte buffer that lives across the call; `fd` is
             // this description's socket (identity checked just above).
-            let n =
-                unsafe { libc::recv(fd, byte.as_mut_ptr().cast(), 1, libc::MSG_DONTWAIT) };
+            let n = unsafe { libc::recv(fd, byte.as_mut_ptr().cast(), 1, libc::MSG_DONTWAIT) };
             if n == 1 {
                 self.signalled.store(false, Ordering::SeqCst);
             }

@@ -70,7 +70,9 @@ pub unsafe extern "C" fn mq_send(
     prio: c_uint,
 ) -> c_int {
     // SAFETY: the caller's pointers, as documented above.
-    guard(-1, || unsafe { ops::send(mqdes, msg, len, prio, None) }.map(|_| 0))
+    guard(-1, || {
+        unsafe { ops::send(mqdes, msg, len, prio, None) }.map(|_| 0)
+    })
 }
 
 /// `mq_timedsend`: sends, waiting at most until `abs_timeout`
@@ -89,7 +91,9 @@ pub unsafe extern "C" fn mq_timedsend(
     abs_timeout: *const libc::timespec,
 ) -> c_int {
     // SAFETY: the caller's pointers, as documented above.
-    guard(-1, || unsafe { ops::send(mqdes, msg, len, prio, Some(abs_timeout)) }.map(|_| 0))
+    guard(-1, || {
+        unsafe { ops::send(mqdes, msg, len, prio, Some(abs_timeout)) }.map(|_| 0)
+    })
 }
 
 /// `mq_receive`: `mq_timedreceive` without a deadline.
@@ -123,7 +127,9 @@ pub unsafe extern "C" fn mq_timedreceive(
     abs_timeout: *const libc::timespec,
 ) -> isize {
     // SAFETY: the caller's pointers, as documented above.
-    guard(-1, || unsafe { ops::receive(mqdes, buf, len, prio, Some(abs_timeout)) })
+    guard(-1, || unsafe {
+        ops::receive(mqdes, buf, len, prio, Some(abs_timeout))
+    })
 }
 
 /// `mq_getattr`: the description's flags and the queue's attributes.
@@ -134,7 +140,9 @@ pub unsafe extern "C" fn mq_timedreceive(
 #[no_mangle]
 pub unsafe extern "C" fn mq_getattr(mqdes: c_int, attr: *mut MqAttr) -> c_int {
     // SAFETY: the caller's pointer, as documented above.
-    guard(-1, || unsafe { ops::setattr(mqdes, std::ptr::null(), attr) })
+    guard(-1, || unsafe {
+        ops::setattr(mqdes, std::ptr::null(), attr)
+    })
 }
 
 /// `mq_setattr`: sets or clears `O_NONBLOCK` on the open description;
@@ -144,11 +152,7 @@ pub unsafe extern "C" fn mq_getattr(mqdes: c_int, attr: *mut MqAttr) -> c_int {
 ///
 /// `new` is NULL or readable; `old` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn mq_setattr(
-    mqdes: c_int,
-    new: *const MqAttr,
-    old: *mut MqAttr,
-) -> c_int {
+pub unsafe extern "C" fn mq_setattr(mqdes: c_int, new: *const MqAttr, old: *mut MqAttr) -> c_int {
     // SAFETY: the caller's pointers, as documented above.
     guard(-1, || unsafe { ops::setattr(mqdes, new, old) })
 }

@@ -219,8 +219,10 @@ fn run_blocking(
         other => return other.map_err(errno),
     }
     let desc = Arc::clone(desc);
-    st.pool
-        .run(&*st.backend, Box::new(move || call(&desc, deadline).map_err(errno)))
+    st.pool.run(
+        &*st.backend,
+        Box::new(move || call(&desc, deadline).map_err(errno)),
+    )
 }
 
 /// Raises the notification signals the last send fired and updates the
@@ -315,7 +317,11 @@ pub(crate) unsafe fn receive(
     }
     // NULL: the kernel takes the message and fails copying it out
     // (EFAULT, the message is lost); so does this.
-    let mut scratch = if buf.is_null() { vec![0u8; size] } else { Vec::new() };
+    let mut scratch = if buf.is_null() {
+        vec![0u8; size]
+    } else {
+        Vec::new()
+    };
     let target = Shared(if buf.is_null() {
         scratch.as_mut_ptr()
     } else {

@@ -211,7 +211,10 @@ impl Pool {
                 }
             }
         }
-        let result = lock(&worker.slot).result.take().unwrap_or(Err(Errno(libc::EIO)));
+        let result = lock(&worker.slot)
+            .result
+            .take()
+            .unwrap_or(Err(Errno(libc::EIO)));
         let mut idle = lock(&self.idle);
         if idle.len() < IDLE_KEPT {
             idle.push(worker);
@@ -234,7 +237,9 @@ impl Pool {
                 return;
             }
         }
-        let Some(thread) = *lock(&worker.thread) else { return };
+        let Some(thread) = *lock(&worker.thread) else {
+            return;
+        };
         loop {
             if lock(&worker.slot).result.is_some() || backend.interrupt(thread) {
                 return;

@@ -154,7 +154,9 @@ fn kernel_limits() -> Vec<(&'static str, String)> {
 
 /// Runs a command for at most `limit`, returning (exit code, stdout, stderr).
 fn run_bounded(mut cmd: Command, limit: Duration) -> (Option<i32>, String, String) {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).env_remove("MQTWIN_SOCKET");
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("MQTWIN_SOCKET");
     let mut child = cmd.spawn().expect("spawn mqtest");
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
@@ -202,37 +204,53 @@ fn mqtest(bin: &Path, lib: &Path, v: &Variant, extra: &[(&str, String)]) -> Comm
 #[test]
 fn the_c_program_runs_identically_on_the_kernel_and_on_libmqtwin() {
     let (lib, bin) = build();
-    let (code, kernel, kernel_err) = run_bounded(
-        Command::new(bin.join("kernel")),
-        Duration::from_secs(90),
-    );
+    let (code, kernel, kernel_err) =
+        run_bounded(Command::new(bin.join("kernel")), Duration::from_secs(90));
     if code == Some(2) && kernel.contains("ENOSYS") {
         println!("skipped (kernel): no POSIX message queues here:\n{kernel}");
         return;
     }
-    assert_eq!(code, Some(0), "glibc + kernel run failed:\n{kernel}\n{kernel_err}");
+    assert_eq!(
+        code,
+        Some(0),
+        "glibc + kernel run failed:\n{kernel}\n{kernel_err}"
+    );
     assert!(kernel.contains("done: 10 cases"), "{kernel}");
     let limits = kernel_limits();
     for v in VARIANTS {
-        let (code, twin, err) = run_bounded(mqtest(&bin, &lib, v, &limits), Duration::from_secs(90));
+        let (code, twin, err) =
+            run_bounded(mqtest(&bin, &lib, v, &limits), Duration::from_secs(90));
         assert_eq!(code, Some(0), "{}: exit {code:?}\n{twin}\n{err}", v.name);
         let (k, t): (Vec<&str>, Vec<&str>) = (kernel.lines().collect(), twin.lines().collect());
         let mut problems = Vec::new();
         for i in 0..k.len().max(t.len()) {
-            let (kl, tl) = (k.get(i).copied().unwrap_or("<none>"), t.get(i).copied().unwrap_or("<none>"));
+            let (kl, tl) = (
+                k.get(i).copied().unwrap_or("<none>"),
+                t.get(i).copied().unwrap_or("<none>"),
+            );
             if kl != tl && !ALLOWED.iter().any(|(a, b, _)| *a == kl && *b == tl) {
-                problems.push(format!("line {}: kernel {kl:?}\n        {}: {tl:?}", i + 1, v.name));
+                problems.push(format!(
+                    "line {}: kernel {kl:?}\n        {}: {tl:?}",
+                    i + 1,
+                    v.name
+                ));
             }
         }
         assert!(problems.is_empty(), "{}:\n{}", v.name, problems.join("\n"));
         // The forked child said why, once, on stderr.
         assert_eq!(
-            err.matches("libmqtwin: this process is a fork() child").count(),
+            err.matches("libmqtwin: this process is a fork() child")
+                .count(),
             1,
             "{}: stderr {err:?}",
             v.name
         );
-        println!("{}: {} lines, the kernel's (allowed differences: {})", v.name, t.len(), ALLOWED.len());
+        println!(
+            "{}: {} lines, the kernel's (allowed differences: {})",
+            v.name,
+            t.len(),
+            ALLOWED.len()
+        );
     }
 }
 
@@ -241,9 +259,24 @@ fn a_socket_or_a_bad_variable_fails_every_call_loudly() {
     let (lib, bin) = build();
     for v in VARIANTS {
         let cases: [(&str, &str, &str, &str); 3] = [
-            ("MQTWIN_SOCKET", "/tmp/no-such-mqtwin-server", "ENOSYS", "MQTWIN_SOCKET"),
-            ("MQTWIN_MSG_MAX", "ten", "EINVAL", "MQTWIN_MSG_MAX=\"ten\" is not an integer"),
-            ("MQTWIN_VIRTUAL_TIME", "yes", "EINVAL", "MQTWIN_VIRTUAL_TIME"),
+            (
+                "MQTWIN_SOCKET",
+                "/tmp/no-such-mqtwin-server",
+                "ENOSYS",
+                "MQTWIN_SOCKET",
+            ),
+            (
+                "MQTWIN_MSG_MAX",
+                "ten",
+                "EINVAL",
+                "MQTWIN_MSG_MAX=\"ten\" is not an integer",
+            ),
+            (
+                "MQTWIN_VIRTUAL_TIME",
+                "yes",
+                "EINVAL",
+                "MQTWIN_VIRTUAL_TIME",
+            ),
         ];
         for (var, value, errno, said) in cases {
             let mut cmd = mqtest(&bin, &lib, v, &[]);
@@ -264,7 +297,12 @@ fn a_socket_or_a_bad_variable_fails_every_call_loudly() {
                 "{} {var}={value}: {out}",
                 v.name
             );
-            assert_eq!(err.matches("libmqtwin: ").count(), 1, "{} {var}: {err}", v.name);
+            assert_eq!(
+                err.matches("libmqtwin: ").count(),
+                1,
+                "{} {var}: {err}",
+                v.name
+            );
             assert!(err.contains(said), "{} {var}: {err}", v.name);
         }
     }
