@@ -29,7 +29,7 @@ else
   fi
   cargo build -q -p mqtwin-capi ${cargo_args[@]+"${cargo_args[@]}"}
   dir="${CARGO_TARGET_DIR:-$root/target}/$profile"
-  archive="$archive"
+  archive="$dir/libmqtwin_capi.a"
 fi
 cc=${CC:-cc}
 cp "$archive" "$dir/libmqtwin.a.tmp$$"

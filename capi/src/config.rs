@@ -110,10 +110,10 @@ mod tests {
             virtual_time,
         }) = read(&[
             ("MQTWIN_MSG_MAX", "20"),
-            ("MQTWIN_MSGSIZE_MAX", "100"),
+            ("MQTWIN_MSGSIZE_MAX", "1000"),
             ("MQTWIN_QUEUES_MAX", "3"),
             ("MQTWIN_MSG_DEFAULT", "5"),
-            ("MQTWIN_MSGSIZE_DEFAULT", "64"),
+            ("MQTWIN_MSGSIZE_DEFAULT", "500"),
             ("MQTWIN_VIRTUAL_TIME", "1"),
         ])
         else {
@@ -121,9 +121,9 @@ mod tests {
         };
         assert_eq!(
             (limits.msg_max, limits.msgsize_max, limits.queues_max),
-            (20, 100, 3)
+            (20, 1000, 3)
         );
-        assert_eq!((limits.msg_default, limits.msgsize_default), (5, 64));
+        assert_eq!((limits.msg_default, limits.msgsize_default), (5, 500));
         assert!(virtual_time);
         assert_eq!(
             read(&[("MQTWIN_SOCKET", "/tmp/s")]),
@@ -133,5 +133,7 @@ mod tests {
         assert!(read(&[("MQTWIN_MSG_MAX", "-1")]).is_err());
         assert!(read(&[("MQTWIN_MSG_MAX", "0")]).is_err());
         assert!(read(&[("MQTWIN_VIRTUAL_TIME", "yes")]).is_err());
+        // The kernel's sysctl ranges (Limits::validate): msgsize_max >= 128.
+        assert!(read(&[("MQTWIN_MSGSIZE_MAX", "100")]).is_err());
     }
 }
