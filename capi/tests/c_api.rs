@@ -159,9 +159,7 @@ fn kernel_limits() -> Vec<(&'static str, String)> {
 
 /// Runs a command for at most `limit`, returning (exit code, stdout, stderr).
 fn run_bounded(mut cmd: Command, limit: Duration) -> (Option<i32>, String, String) {
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("MQTWIN_SOCKET");
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn mqtest");
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
@@ -294,7 +292,7 @@ fn a_socket_or_a_bad_variable_fails_every_call_loudly() {
             assert!(
                 out.contains(&format!("open: noslash -1 {errno}"))
                     && out.contains(&format!("open: missing -1 {errno}")),
-                "{} {var}={value}: {out}",
+                "{} {var}={value}: {out}\nstderr: {err}",
                 v.name
             );
             assert_eq!(
