@@ -336,6 +336,7 @@ struct rx {
   long ms; /* < 0: no timeout */
   ssize_t r;
   int err;
+  volatile int done;
   char buf[64];
 };
 
@@ -348,6 +349,7 @@ static void *receiver(void *arg) {
     x->r = mq_timedreceive(x->q, x->buf, sizeof x->buf, NULL, &t);
   }
   x->err = x->r < 0 ? errno : 0;
+  __atomic_store_n(&x->done, 1, __ATOMIC_SEQ_CST);
   return NULL;
 }
 
@@ -355,7 +357,18 @@ static void *sender(void *arg) {
   struct rx *x = arg;
   x->r = mq_send(x->q, x->buf, strlen(x->buf), 0);
   x->err = x->r < 0 ? errno : 0;
+  __atomic_store_n(&x->done, 1, __ATOMIC_SEQ_CST);
   return NULL;
+}
+
+/* Signals t until its call returned: a signal that comes before the call
+   blocks is handled and the call still blocks, so one is not enough on a
+   loaded machine. Bounded: 10 s. */
+static void kill_until_done(pthread_t t, struct rx *x) {
+  for (int i = 0; i < 500 && !__atomic_load_n(&x->done, __ATOMIC_SEQ_CST); i++) {
+    pthread_kill(t, SIGUSR1);
+    sleep_ms(20);
+  }
 }
 
 struct many {
@@ -490,16 +503,16 @@ static void case_eintr(void) {
   handled = 0;
   struct rx x = {.q = q, .ms = -1};
   pthread_create(&t, NULL, receiver, &x);
-  sleep_ms(100);
-  pthread_kill(t, SIGUSR1);
+  sleep_ms(50);
+  kill_until_done(t, &x);
   pthread_join(t, NULL);
-  out("receive, handler without SA_RESTART: %zd %s (handled %d)", x.r, en(x.err), (int)handled);
+  out("receive, handler without SA_RESTART: %zd %s (handled %d)", x.r, en(x.err), handled > 0);
   /* Timed receive too. */
   handled = 0;
   struct rx xt = {.q = q, .ms = 5000};
   pthread_create(&t, NULL, receiver, &xt);
-  sleep_ms(100);
-  pthread_kill(t, SIGUSR1);
+  sleep_ms(50);
+  kill_until_done(t, &xt);
   pthread_join(t, NULL);
   out("timedreceive, handler without SA_RESTART: %zd %s", xt.r, en(xt.err));
   /* A blocked send on a full queue: EINTR, nothing queued. */
@@ -508,8 +521,8 @@ static void case_eintr(void) {
   struct rx s = {.q = q};
   strcpy(s.buf, "blocked");
   pthread_create(&t, NULL, sender, &s);
-  sleep_ms(100);
-  pthread_kill(t, SIGUSR1);
+  sleep_ms(50);
+  kill_until_done(t, &s);
   pthread_join(t, NULL);
   out("send, handler without SA_RESTART: %zd %s, curmsgs %ld", s.r, en(s.err), curmsgs(q));
   char buf[64];
