@@ -42,6 +42,7 @@ use crate::limits::AttributeLimit;
 /// assert_eq!(err.errno(), libc_einval());
 /// # fn libc_einval() -> i32 { 22 }
 /// ```
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NameProblem {
@@ -112,6 +113,7 @@ fn shown(name: &str) -> String {
 /// assert_eq!(e.to_string(), "message of 9000 bytes exceeds the queue's 8192-byte limit");
 /// assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::InvalidInput);
 /// ```
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -244,6 +246,19 @@ pub enum Error {
     /// The kernel could not allocate memory (`ENOMEM`).
     #[error("out of kernel memory")]
     OutOfMemory,
+    /// The remote backend ([`mqtwin::remote`](crate#portability), feature
+    /// `remote`) could not talk to its twin server: the socket is missing or
+    /// refuses connections, the server speaks another protocol version, or
+    /// the connection was lost (the server stopped, or a frame was refused).
+    /// `errno` is the closest `errno` (`ENOENT`, `ECONNREFUSED`, `EPROTO`,
+    /// `ECONNRESET`, …); `message` says what happened.
+    #[error("mqtwin server: {message}")]
+    Remote {
+        /// The closest `errno`.
+        errno: i32,
+        /// What went wrong, for people.
+        message: String,
+    },
     /// Any other errno.
     #[error("message queue operation failed with errno {errno} ({})", io::Error::from_raw_os_error(*.errno))]
     Os {
@@ -277,7 +292,7 @@ impl Error {
             Error::Busy => errno::EBUSY,
             Error::InvalidSignal { .. } => errno::EINVAL,
             Error::OutOfMemory => errno::ENOMEM,
-            Error::Os { errno } => *errno,
+            Error::Remote { errno, .. } | Error::Os { errno } => *errno,
         }
     }
 
@@ -308,7 +323,9 @@ impl Error {
             Error::Busy => K::ResourceBusy,
             Error::InvalidSignal { .. } => K::InvalidInput,
             Error::OutOfMemory => K::OutOfMemory,
-            Error::Os { errno } => io::Error::from_raw_os_error(*errno).kind(),
+            Error::Remote { errno, .. } | Error::Os { errno } => {
+                io::Error::from_raw_os_error(*errno).kind()
+            }
         }
     }
 }
@@ -355,6 +372,16 @@ pub mod errno {
     pub const EMSGSIZE: i32 = 90;
     /// Connection timed out.
     pub const ETIMEDOUT: i32 = 110;
+    /// Broken pipe.
+    pub const EPIPE: i32 = 32;
+    /// Resource deadlock avoided.
+    pub const EDEADLK: i32 = 35;
+    /// Protocol error.
+    pub const EPROTO: i32 = 71;
+    /// Connection reset by peer.
+    pub const ECONNRESET: i32 = 104;
+    /// Connection refused.
+    pub const ECONNREFUSED: i32 = 111;
 }
 
 #[cfg(test)]

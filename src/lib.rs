@@ -198,6 +198,9 @@ pub mod notify;
 pub mod options;
 mod owned;
 mod queue;
+#[cfg(all(unix, feature = "remote"))]
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "remote"))))]
+pub mod remote;
 mod sync;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -137,6 +137,26 @@ impl Twin {
         }
     }
 
+    /// Another simulated process whose notification signals are handed to
+    /// `sink` (called on the sending thread, with no twin lock held) instead
+    /// of being kept for [`take_signals`](Twin::take_signals).
+    #[cfg(all(unix, feature = "remote"))]
+    pub(crate) fn process_with_sink(
+        &self,
+        credentials: Credentials,
+        sink: process::SignalSink,
+    ) -> Twin {
+        Twin {
+            process: Arc::new(Process::with_sink(
+                self.world.next_pid(),
+                credentials,
+                sink,
+            )),
+            world: Arc::clone(&self.world),
+            wait_limit: self.wait_limit,
+        }
+    }
+
     /// The scheduler of a deterministic twin (built with
     /// [`TwinBuilder::deterministic`]); `None` for a free-running twin.
     pub fn sim(&self) -> Option<Sim> {
@@ -177,6 +197,11 @@ impl Twin {
     /// Faults injected so far (0 without a [`FaultPlan`]).
     pub fn faults_injected(&self) -> u64 {
         self.world.fault_status().map_or(0, |(_, n)| n)
+    }
+
+    /// The fault plan this twin was built with, if any.
+    pub fn fault_plan(&self) -> Option<FaultPlan> {
+        self.world.fault_status().map(|(plan, _)| plan)
     }
 
     /// The calls recorded so far (empty unless built with

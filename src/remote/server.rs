@@ -1,0 +1,319 @@
+//! [`Server`]: one twin namespace for every process that connects to a
+//! Unix-domain socket.
+
+mod conn;
+mod control;
+mod pool;
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::twin::Twin;
+
+use super::peer;
+use super::protocol::{self, Hello, Incoming, Request, Welcome, MAGIC, VERSION};
+use super::wire;
+use conn::Conn;
+use pool::Pool;
+
+/// How long a new connection may take to send its [`Hello`], and how long
+/// a write to a client may wait for it to read (then it is dropped).
+const HANDSHAKE: Duration = Duration::from_secs(10);
+const WRITE_LIMIT: Duration = Duration::from_secs(10);
+
+/// A [`Server`]'s bounds.
+///
+/// ```
+/// let config = mqtwin::remote::ServerConfig { max_connections: 16, ..Default::default() };
+/// assert_eq!(config.max_calls_per_connection, 64);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Connections served at once; one more is refused at its handshake
+    /// (the client's `connect` fails with [`Error::Remote`](crate::Error::Remote)).
+    pub max_connections: usize,
+    /// Calls that may wait (send, receive, `wait_ready`) in flight on one
+    /// connection; one more fails with [`Error::Remote`](crate::Error::Remote)
+    /// (`EAGAIN`).
+    pub max_calls_per_connection: usize,
+    /// Worker threads for such calls, for all connections together; a call
+    /// beyond fails likewise.
+    pub max_workers: usize,
+    /// The socket file's mode. The default `0o666` lets every local user
+    /// connect, as every process can reach the kernel's queues; the twin
+    /// then applies each queue's own mode bits to the real user.
+    pub socket_mode: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_connections: 256,
+            max_calls_per_connection: 64,
+            max_workers: 1024,
+            socket_mode: 0o666,
+        }
+    }
+}
+
+struct Shared {
+    twin: Twin,
+    config: ServerConfig,
+    pool: Arc<Pool>,
+    stopping: AtomicBool,
+    live: AtomicUsize,
+    conns: Mutex<Vec<std::sync::Weak<Conn>>>,
+}
+
+/// The twin server: hosts one [`Twin`] for every process that connects to
+/// its socket with [`Remote::connect`](super::Remote::connect).
+///
+/// Each connection is one simulated process of the twin, with the real
+/// identity of the process at the other end (see the module docs). The
+/// server serves in background threads from [`bind`](Server::bind) until
+/// it is dropped (or [`shutdown`](Server::shutdown)), which closes every
+/// connection and removes the socket file.
+///
+/// ```
+/// use mqtwin::{MessageQueue, Namespace, OpenOptions, remote::{Remote, Server}, twin::Twin};
+///
+/// let path = std::env::temp_dir().join(format!("mqtwin-doc-{}.sock", std::process::id()));
+/// let server = Server::bind(&path, Twin::builder().trace().build())?;
+/// let client = Remote::connect(&path)?;
+/// let q = client.open("/hello", &OpenOptions::read_write().create())?;
+/// q.send(b"over the socket", 1)?;
+/// assert_eq!(q.receive_vec()?, (b"over the socket".to_vec(), 1));
+/// assert!(server.twin().trace_dump().contains("send(\"/hello\""));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Server {
+    shared: Arc<Shared>,
+    path: PathBuf,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serves `twin` on a new socket at `path` with the default
+    /// [`ServerConfig`].
+    ///
+    /// # Errors
+    ///
+    /// The socket cannot be created (`path` exists, or its directory is not
+    /// writable), or no thread can be started.
+    pub fn bind(path: impl AsRef<Path>, twin: Twin) -> io::Result<Server> {
+        Server::with_config(path, twin, ServerConfig::default())
+    }
+
+    /// Serves `twin` on a new socket at `path`, within `config`.
+    ///
+    /// A twin built with [`TwinBuilder::deterministic`](crate::twin::TwinBuilder::deterministic)
+    /// is refused: its calls must come from its own participants.
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Server::bind); [`io::ErrorKind::InvalidInput`] for a
+    /// deterministic twin.
+    pub fn with_config(path: impl AsRef<Path>, twin: Twin, config: ServerConfig) -> io::Result<Server> {
+        if twin.sim().is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a deterministic twin cannot be served (its calls come from its Sim participants)",
+            ));
+        }
+        let path = path.as_ref().to_path_buf();
+        let listener = UnixListener::bind(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(config.socket_mode))?;
+        let shared = Arc::new(Shared {
+            twin,
+            pool: Pool::new(config.max_workers),
+            config,
+            stopping: AtomicBool::new(false),
+            live: AtomicUsize::new(0),
+            conns: Mutex::new(Vec::new()),
+        });
+        let s = Arc::clone(&shared);
+        let accept = std::thread::Builder::new()
+            .name("mqtwin-serve".into())
+            .spawn(move || accept_loop(&s, &listener))
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&path);
+            })?;
+        Ok(Server {
+            shared,
+            path,
+            accept: Some(accept),
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The hosted twin (the server's own caller in it): for limits, virtual
+    /// time, `wait_blocked`, the trace.
+    pub fn twin(&self) -> &Twin {
+        &self.shared.twin
+    }
+
+    /// Connections being served now.
+    pub fn connections(&self) -> usize {
+        self.shared.live.load(Ordering::SeqCst)
+    }
+
+    /// Stops serving: refuses new connections, ends every connection (as if
+    /// each client process died) and removes the socket file.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if self.shared.stopping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Wake the accept loop with a connection of our own.
+        let _ = UnixStream::connect(&self.path);
+        if let Some(a) = self.accept.take() {
+            let _ = a.join();
+        }
+        let conns = std::mem::take(&mut *self.shared.conns.lock().unwrap_or_else(|p| p.into_inner()));
+        for c in conns.iter().filter_map(std::sync::Weak::upgrade) {
+            c.shut();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("path", &self.path)
+            .field("connections", &self.connections())
+            .finish()
+    }
+}
+
+fn accept_loop(shared: &Arc<Shared>, listener: &UnixListener) {
+    loop {
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
+            // EMFILE and friends: wait a little instead of spinning.
+            Err(_) => {
+                if shared.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if shared.live.fetch_add(1, Ordering::SeqCst) >= shared.config.max_connections {
+            shared.live.fetch_sub(1, Ordering::SeqCst);
+            let max = shared.config.max_connections;
+            refuse(&stream, format!("the server is full ({max} connections)"));
+            continue;
+        }
+        let s = Arc::clone(shared);
+        let started = std::thread::Builder::new()
+            .name("mqtwin-serve-conn".into())
+            .spawn(move || {
+                serve(&s, stream);
+                s.live.fetch_sub(1, Ordering::SeqCst);
+            });
+        if started.is_err() {
+            shared.live.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn refuse(stream: &UnixStream, reason: String) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    if let Ok(b) = protocol::encode(&Welcome::Refused {
+        version: VERSION,
+        reason,
+    }) {
+        let _ = wire::send_all(stream, &b);
+    }
+}
+
+/// Serves one connection until it ends.
+fn serve(shared: &Shared, mut stream: UnixStream) {
+    let _ = stream.set_read_timeout(Some(HANDSHAKE));
+    let _ = stream.set_write_timeout(Some(WRITE_LIMIT));
+    let hello = match protocol::read_frame(&mut stream) {
+        Ok(Incoming::Frame(body)) => match protocol::decode::<Hello>(&body) {
+            Ok(h) if h.magic == MAGIC => h,
+            // Not our protocol at all: close without a word.
+            _ => return,
+        },
+        _ => return,
+    };
+    if hello.version != VERSION {
+        return refuse(
+            &stream,
+            format!(
+                "protocol version {} is not this server's version {VERSION}",
+                hello.version
+            ),
+        );
+    }
+    let Ok(peer) = peer::identify(&stream, &hello) else {
+        return refuse(&stream, "cannot identify the connecting process".into());
+    };
+    let _ = peer.pid;
+    let Ok(reader) = stream.try_clone() else {
+        return refuse(&stream, "out of descriptors".into());
+    };
+    let conn = Conn::new(
+        &shared.twin,
+        peer.credentials,
+        stream,
+        Arc::clone(&shared.pool),
+        shared.config.max_calls_per_connection,
+    );
+    {
+        let mut conns = shared.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.retain(|w| w.strong_count() > 0);
+        conns.push(Arc::downgrade(&conn));
+    }
+    if shared.stopping.load(Ordering::SeqCst) {
+        conn.finish();
+        return;
+    }
+    let welcome = Welcome::Accepted {
+        version: VERSION,
+        pid: conn.twin.pid(),
+        virtual_time: shared.twin.virtual_clock().is_some(),
+    };
+    let sent = protocol::encode(&welcome).and_then(|b| {
+        wire::send_all(&reader, &b).map_err(|e| protocol::lost(&e))
+    });
+    if sent.is_ok() {
+        let mut reader = reader;
+        let _ = reader.set_read_timeout(None);
+        loop {
+            match protocol::read_frame(&mut reader) {
+                Ok(Incoming::Frame(body)) => match protocol::decode::<Request>(&body) {
+                    Ok(req) => conn.dispatch(req),
+                    Err(_) => break,
+                },
+                Ok(Incoming::Closed) | Err(_) => break,
+            }
+        }
+    }
+    conn.finish();
+}

@@ -1,0 +1,42 @@
+//! Control calls on the hosted twin: limits, virtual time, blocked
+//! callers, the trace and the faults.
+
+use crate::error::{errno, Error};
+use crate::twin::Twin;
+
+use super::super::protocol::{broken, Answer, Control};
+
+fn no_virtual_clock() -> Error {
+    broken(
+        errno::EINVAL,
+        "the server's twin runs on the real clock (start it with virtual time)",
+    )
+}
+
+/// Runs one control call on `twin`.
+pub(crate) fn run(twin: &Twin, c: Control) -> Result<Answer, Error> {
+    match c {
+        Control::GetLimits => Ok(Answer::Limits(twin.limits())),
+        Control::SetLimits(l) => twin.set_limits(l).map(|()| Answer::Done),
+        Control::Advance(by) => {
+            let clock = twin.virtual_clock().ok_or_else(no_virtual_clock)?;
+            Ok(Answer::Time(clock.advance(by).into()))
+        }
+        Control::AdvanceToDeadline => {
+            let clock = twin.virtual_clock().ok_or_else(no_virtual_clock)?;
+            Ok(Answer::MaybeTime(
+                clock.advance_to_next_deadline().map(Into::into),
+            ))
+        }
+        Control::WaitBlocked { n, timeout } => {
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            Ok(Answer::Flag(twin.wait_blocked_timeout(n, timeout)))
+        }
+        Control::Blocked => Ok(Answer::Count(twin.blocked() as u64)),
+        Control::Trace => Ok(Answer::Text(twin.trace_dump())),
+        Control::Faults => Ok(Answer::Text(match twin.fault_plan() {
+            Some(plan) => format!("{plan:?}; injected {}", twin.faults_injected()),
+            None => "no fault plan".into(),
+        })),
+    }
+}
