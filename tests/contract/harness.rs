@@ -171,7 +171,7 @@ pub trait Harness: Sync + Sized {
     }
 }
 
-fn unique(tag: &str) -> String {
+pub(crate) fn unique(tag: &str) -> String {
     format!(
         "/mqtwin-{}-{}-{tag}",
         std::process::id(),
@@ -265,6 +265,9 @@ impl Harness for TwinHarness {
 
 #[cfg(all(target_os = "linux", feature = "posix"))]
 pub use linux::KernelHarness;
+
+#[cfg(all(target_os = "linux", feature = "posix", feature = "remote"))]
+pub use crate::remote_harness::RemoteHarness;
 
 #[cfg(all(target_os = "linux", feature = "posix"))]
 #[path = "../common/mod.rs"]
@@ -486,7 +489,7 @@ fn current_credentials_have_the_capget_capabilities() {
 /// Forked children for kernel tests that need another identity or a fresh
 /// IPC namespace.
 #[cfg(all(target_os = "linux", feature = "posix"))]
-mod fork {
+pub(crate) mod fork {
     use super::Child;
     use std::io::Read;
     use std::os::fd::{FromRawFd, OwnedFd};
