@@ -17,8 +17,8 @@ use crate::queue::{MessageQueue, Namespace, Received};
 
 use super::peer;
 use super::protocol::{
-    self, broken, Answer, Call, Control, Event, Hello, Incoming, NotifyHow, Request,
-    ServerFrame, Time, Welcome, MAGIC, VERSION,
+    self, broken, Answer, Call, Control, Event, Hello, Incoming, NotifyHow, Request, ServerFrame,
+    Time, Welcome, MAGIC, VERSION,
 };
 use super::wire;
 
@@ -193,7 +193,9 @@ fn read_events(client: Weak<Client>, mut stream: UnixStream) {
     let end = loop {
         let frame = match protocol::read_frame(&mut stream) {
             Ok(Incoming::Frame(body)) => protocol::decode::<ServerFrame>(&body),
-            Ok(Incoming::Closed) => break broken(errno::ECONNRESET, "the server closed the connection"),
+            Ok(Incoming::Closed) => {
+                break broken(errno::ECONNRESET, "the server closed the connection")
+            }
             Err(e) => break protocol::lost(&e),
         };
         let Some(c) = client.upgrade() else { return };
@@ -261,7 +263,10 @@ impl Remote {
             Ok(Incoming::Closed) => {
                 return Err(broken(
                     errno::EPROTO,
-                    format!("{} closed the connection at the handshake (not an mqtwin server?)", path.display()),
+                    format!(
+                        "{} closed the connection at the handshake (not an mqtwin server?)",
+                        path.display()
+                    ),
                 ))
             }
             Err(e) => return Err(io(e)),
@@ -419,12 +424,17 @@ impl Remote {
 
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Remote").field("pid", &self.client.pid).finish()
+        f.debug_struct("Remote")
+            .field("pid", &self.client.pid)
+            .finish()
     }
 }
 
 fn unexpected(a: &Answer) -> Error {
-    broken(errno::EPROTO, format!("unexpected answer from the server: {a:?}"))
+    broken(
+        errno::EPROTO,
+        format!("unexpected answer from the server: {a:?}"),
+    )
 }
 
 impl Namespace for Remote {

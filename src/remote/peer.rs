@@ -7,10 +7,9 @@ use crate::twin::Credentials;
 
 use super::protocol::Hello;
 
-/// The identity the twin gives a connection, and the real pid when known.
+/// The identity the twin gives a connection.
 pub(crate) struct Peer {
     pub(crate) credentials: Credentials,
-    pub(crate) pid: Option<u32>,
 }
 
 /// The client's identity.
@@ -28,15 +27,13 @@ pub(crate) struct Peer {
 ///   [`Hello`] (no supplementary groups, and for other users no
 ///   capabilities).
 pub(crate) fn identify(stream: &UnixStream, hello: &Hello) -> std::io::Result<Peer> {
+    #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
     let (uid, gid, pid) = socket_ids(stream)?;
     #[cfg(target_os = "linux")]
     if let Some(pid) = pid {
         if let Ok(c) = Credentials::of_process(pid) {
             if c.uid == uid && c.gid == gid {
-                return Ok(Peer {
-                    credentials: c,
-                    pid: Some(pid),
-                });
+                return Ok(Peer { credentials: c });
             }
         }
     }
@@ -51,7 +48,6 @@ pub(crate) fn identify(stream: &UnixStream, hello: &Hello) -> std::io::Result<Pe
             rlimit_msgqueue: hello.rlimit_msgqueue,
             ..base
         },
-        pid,
     })
 }
 

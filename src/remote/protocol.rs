@@ -432,7 +432,12 @@ mod tests {
                 handle: 1,
                 msg: b"hi".to_vec(),
                 priority: 3,
-                deadline: Some(SystemTime::UNIX_EPOCH.checked_sub(Duration::from_secs(2)).unwrap().into()),
+                deadline: Some(
+                    SystemTime::UNIX_EPOCH
+                        .checked_sub(Duration::from_secs(2))
+                        .unwrap()
+                        .into(),
+                ),
             },
         };
         let frame = encode(&req).unwrap();
@@ -443,7 +448,10 @@ mod tests {
         assert_eq!(decode::<Request>(&body).unwrap(), req);
         assert!(matches!(
             decode::<Request>(&[0xff; 9]),
-            Err(Error::Remote { errno: errno::EPROTO, .. })
+            Err(Error::Remote {
+                errno: errno::EPROTO,
+                ..
+            })
         ));
         let mut extra = body.clone();
         extra.push(0);
@@ -454,7 +462,10 @@ mod tests {
         // Half a frame is an error, an empty stream a clean close.
         let mut half = &frame[..frame.len() - 1];
         assert!(read_frame(&mut half).is_err());
-        assert!(matches!(read_frame(&mut &[][..]).unwrap(), Incoming::Closed));
+        assert!(matches!(
+            read_frame(&mut &[][..]).unwrap(),
+            Incoming::Closed
+        ));
     }
 
     #[test]

@@ -119,7 +119,11 @@ impl Server {
     ///
     /// As [`bind`](Server::bind); [`io::ErrorKind::InvalidInput`] for a
     /// deterministic twin.
-    pub fn with_config(path: impl AsRef<Path>, twin: Twin, config: ServerConfig) -> io::Result<Server> {
+    pub fn with_config(
+        path: impl AsRef<Path>,
+        twin: Twin,
+        config: ServerConfig,
+    ) -> io::Result<Server> {
         if twin.sim().is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -182,7 +186,8 @@ impl Server {
         if let Some(a) = self.accept.take() {
             let _ = a.join();
         }
-        let conns = std::mem::take(&mut *self.shared.conns.lock().unwrap_or_else(|p| p.into_inner()));
+        let conns =
+            std::mem::take(&mut *self.shared.conns.lock().unwrap_or_else(|p| p.into_inner()));
         for c in conns.iter().filter_map(std::sync::Weak::upgrade) {
             c.shut();
         }
@@ -274,7 +279,6 @@ fn serve(shared: &Shared, mut stream: UnixStream) {
     let Ok(peer) = peer::identify(&stream, &hello) else {
         return refuse(&stream, "cannot identify the connecting process".into());
     };
-    let _ = peer.pid;
     let Ok(reader) = stream.try_clone() else {
         return refuse(&stream, "out of descriptors".into());
     };
@@ -299,20 +303,17 @@ fn serve(shared: &Shared, mut stream: UnixStream) {
         pid: conn.twin.pid(),
         virtual_time: shared.twin.virtual_clock().is_some(),
     };
-    let sent = protocol::encode(&welcome).and_then(|b| {
-        wire::send_all(&reader, &b).map_err(|e| protocol::lost(&e))
-    });
+    let sent = protocol::encode(&welcome)
+        .and_then(|b| wire::send_all(&reader, &b).map_err(|e| protocol::lost(&e)));
     if sent.is_ok() {
         let mut reader = reader;
         let _ = reader.set_read_timeout(None);
-        loop {
-            match protocol::read_frame(&mut reader) {
-                Ok(Incoming::Frame(body)) => match protocol::decode::<Request>(&body) {
-                    Ok(req) => conn.dispatch(req),
-                    Err(_) => break,
-                },
-                Ok(Incoming::Closed) | Err(_) => break,
-            }
+        while let Ok(Incoming::Frame(body)) = protocol::read_frame(&mut reader) {
+            // Undecodable: the connection ends (the frame named no id).
+            let Ok(req) = protocol::decode::<Request>(&body) else {
+                break;
+            };
+            conn.dispatch(req);
         }
     }
     conn.finish();

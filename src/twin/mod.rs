@@ -60,6 +60,8 @@ pub use trace::TraceEvent;
 
 use clock::Clock;
 use process::Process;
+#[cfg(all(unix, feature = "remote"))]
+pub(crate) use process::SignalSink;
 use world::World;
 
 /// A twin IPC namespace, seen by one simulated process.
@@ -141,17 +143,9 @@ impl Twin {
     /// `sink` (called on the sending thread, with no twin lock held) instead
     /// of being kept for [`take_signals`](Twin::take_signals).
     #[cfg(all(unix, feature = "remote"))]
-    pub(crate) fn process_with_sink(
-        &self,
-        credentials: Credentials,
-        sink: process::SignalSink,
-    ) -> Twin {
+    pub(crate) fn process_with_sink(&self, credentials: Credentials, sink: SignalSink) -> Twin {
         Twin {
-            process: Arc::new(Process::with_sink(
-                self.world.next_pid(),
-                credentials,
-                sink,
-            )),
+            process: Arc::new(Process::with_sink(self.world.next_pid(), credentials, sink)),
             world: Arc::clone(&self.world),
             wait_limit: self.wait_limit,
         }

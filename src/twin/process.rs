@@ -7,7 +7,13 @@ use super::identity::Credentials;
 
 /// Where a process's notification signals go instead of its inbox (the
 /// remote server forwards them to the client process they belong to).
-pub(crate) type SignalSink = Box<dyn Fn(SignalInfo) + Send + Sync>;
+pub(crate) struct SignalSink(pub(crate) Box<dyn Fn(SignalInfo) + Send + Sync>);
+
+// A `Twin` stays unwind safe with a sink in it: the sink only forwards a
+// copied value, and a panic in it leaves no twin state half changed (it runs
+// after the queue's lock is released).
+impl std::panic::RefUnwindSafe for SignalSink {}
+impl std::panic::UnwindSafe for SignalSink {}
 
 /// One simulated process of a twin namespace.
 pub(crate) struct Process {
@@ -51,7 +57,7 @@ impl Process {
     /// Queues a signal for this process (a notification fired).
     pub(crate) fn deliver(&self, info: SignalInfo) {
         if let Some(sink) = &self.sink {
-            return sink(info);
+            return (sink.0)(info);
         }
         self.signals.lock().push(info);
         self.signalled.notify_all();

@@ -87,7 +87,8 @@ impl Caller for Remote {
     }
     fn settle(&self, n: usize) {
         assert!(
-            self.wait_blocked(n, Duration::from_secs(10)).expect("server"),
+            self.wait_blocked(n, Duration::from_secs(10))
+                .expect("server"),
             "timed out waiting for {n} blocked threads"
         );
     }

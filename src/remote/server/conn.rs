@@ -60,11 +60,11 @@ impl Conn {
             let me = weak.clone();
             let twin = root.process_with_sink(
                 credentials,
-                Box::new(move |info| {
+                crate::twin::SignalSink(Box::new(move |info| {
                     if let Some(c) = me.upgrade() {
                         c.event(Event::Signal(info));
                     }
-                }),
+                })),
             );
             Conn {
                 twin,
@@ -149,7 +149,10 @@ impl Conn {
                 drop(inflight);
                 return self.reply(
                     id,
-                    Err(broken(errno::EPROTO, format!("request id {id} is already in flight"))),
+                    Err(broken(
+                        errno::EPROTO,
+                        format!("request id {id} is already in flight"),
+                    )),
                 );
             }
             if inflight.len() >= self.max_inflight {
@@ -306,13 +309,10 @@ impl Conn {
                 };
                 q.notify(how).map(|()| Answer::Done)
             }
-            Call::CancelNotify { handle } => self
-                .handle(handle)?
-                .cancel_notify()
-                .map(|()| Answer::Done),
-            Call::Readiness { handle } => {
-                Ok(Answer::Readiness(self.handle(handle)?.readiness()?))
+            Call::CancelNotify { handle } => {
+                self.handle(handle)?.cancel_notify().map(|()| Answer::Done)
             }
+            Call::Readiness { handle } => Ok(Answer::Readiness(self.handle(handle)?.readiness()?)),
             Call::WaitReady {
                 handle,
                 interest,
