@@ -81,7 +81,8 @@ fn garbage_oversized_and_truncated_frames_close_only_their_connection() {
     assert!(closed_by_server(&mut s));
     let mut s = UnixStream::connect(server.path()).unwrap();
     s.write_all(&hello(protocol::VERSION)).unwrap();
-    s.write_all(&((protocol::MAX_FRAME as u32) + 1).to_le_bytes()).unwrap();
+    s.write_all(&((protocol::MAX_FRAME as u32) + 1).to_le_bytes())
+        .unwrap();
     assert!(closed_by_server(&mut s));
 
     // Undecodable bytes in a frame of a fine length.
@@ -155,7 +156,9 @@ fn connections_beyond_the_limit_are_refused_and_served_again_later() {
         max_connections: 4,
         ..ServerConfig::default()
     });
-    let held: Vec<Remote> = (0..4).map(|_| Remote::connect(server.path()).unwrap()).collect();
+    let held: Vec<Remote> = (0..4)
+        .map(|_| Remote::connect(server.path()).unwrap())
+        .collect();
     match Remote::connect(server.path()) {
         Err(Error::Remote { errno: e, message }) => {
             assert_eq!(e, errno::EPROTO);
@@ -206,7 +209,9 @@ fn blocking_calls_beyond_the_per_connection_limit_fail_clearly() {
         let waiters: Vec<_> = (0..2)
             .map(|_| s.spawn(|| q.receive_vec_timeout(Duration::from_secs(10))))
             .collect();
-        assert!(server.twin().wait_blocked_timeout(2, Duration::from_secs(10)));
+        assert!(server
+            .twin()
+            .wait_blocked_timeout(2, Duration::from_secs(10)));
         match q.receive_vec() {
             Err(Error::Remote { errno: e, .. }) => assert_eq!(e, errno::EAGAIN),
             other => panic!("a third blocked call: {other:?}"),

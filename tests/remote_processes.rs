@@ -65,7 +65,10 @@ impl Client {
         let mut line = String::new();
         loop {
             line.clear();
-            let n = self.out.read_line(&mut line).expect("read the child's output");
+            let n = self
+                .out
+                .read_line(&mut line)
+                .expect("read the child's output");
             assert!(n > 0, "the client exited before it was ready");
             if line.trim() == "mqtwin-child-ready" {
                 return;
@@ -106,7 +109,10 @@ fn until(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 fn rw() -> OpenOptions {
-    OpenOptions::read_write().create().capacity(1).max_msg_len(64)
+    OpenOptions::read_write()
+        .create()
+        .capacity(1)
+        .max_msg_len(64)
 }
 
 /// The client side: what each role does. Not a test of its own: without the
@@ -156,7 +162,11 @@ fn child_entry() {
             let _ = q.send(b"from the killed sender", 1);
         }
         "notify" => {
-            q.notify(Notify::Signal { signal: 0, value: 1 }).expect("register");
+            q.notify(Notify::Signal {
+                signal: 0,
+                value: 1,
+            })
+            .expect("register");
             ready();
             std::thread::sleep(LIMIT);
         }
@@ -233,12 +243,16 @@ fn a_client_killed_mid_frame_harms_no_one() {
     let q = me.open("/mid-frame", &rw()).unwrap();
     let mut child = Client::start(&server, "mid-frame", "/unused");
     child.ready();
-    until("the half-frame client to connect", || server.connections() == 2);
+    until("the half-frame client to connect", || {
+        server.connections() == 2
+    });
     // Served while the other connection is stuck in its frame...
     q.send(b"during", 0).unwrap();
     assert_eq!(q.receive_vec(), Ok((b"during".to_vec(), 0)));
     child.kill();
-    until("the half-frame connection to end", || server.connections() == 1);
+    until("the half-frame connection to end", || {
+        server.connections() == 1
+    });
     // ...and after it died.
     q.send(b"after", 0).unwrap();
     assert_eq!(q.receive_vec(), Ok((b"after".to_vec(), 0)));
@@ -250,21 +264,35 @@ fn sixty_four_clients_lose_and_double_nothing() {
     let me = Remote::connect(server.path()).unwrap();
     let name = "/load";
     let q = me
-        .open(name, &OpenOptions::read_write().create().capacity(10).max_msg_len(64))
+        .open(
+            name,
+            &OpenOptions::read_write()
+                .create()
+                .capacity(10)
+                .max_msg_len(64),
+        )
         .unwrap();
-    let clients: Vec<Client> = (0..64).map(|_| Client::start(&server, "load", name)).collect();
+    let clients: Vec<Client> = (0..64)
+        .map(|_| Client::start(&server, "load", name))
+        .collect();
     let pids: HashSet<u32> = clients.iter().map(|c| c.child.id()).collect();
     let mut seen = HashSet::new();
     let mut buf = [0u8; 64];
     let start = Instant::now();
     while seen.len() < 64_000 {
-        assert!(start.elapsed() < Duration::from_secs(120), "load took too long");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "load took too long"
+        );
         let r = q
             .receive_timeout(&mut buf, Duration::from_secs(30))
             .expect("a message within 30 s");
         let text = std::str::from_utf8(&buf[..r.len]).unwrap().to_owned();
         let (pid, i) = text.split_once(':').unwrap();
-        assert!(pids.contains(&pid.parse().unwrap()), "unknown sender {text}");
+        assert!(
+            pids.contains(&pid.parse().unwrap()),
+            "unknown sender {text}"
+        );
         assert!(i.parse::<u32>().unwrap() < 1000);
         assert!(seen.insert(text.clone()), "duplicate {text}");
     }

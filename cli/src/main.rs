@@ -25,6 +25,8 @@ mod kernel;
 #[cfg(all(target_os = "linux", feature = "posix"))]
 mod mqueue_fs;
 mod payload;
+#[cfg(all(unix, feature = "remote"))]
+mod serve;
 
 use commands::{Create, Failure};
 use payload::Format;
@@ -48,7 +50,17 @@ struct Cli {
     #[arg(long)]
     twin: bool,
     #[command(subcommand)]
-    command: Option<Command>,
+    command: Option<TopCommand>,
+}
+
+/// The kernel's subcommands, and the twin server's where it builds.
+#[derive(Debug, Subcommand)]
+enum TopCommand {
+    #[command(flatten)]
+    Kernel(Command),
+    #[cfg(all(unix, feature = "remote"))]
+    #[command(flatten)]
+    Remote(serve::RemoteCommand),
 }
 
 /// The subcommands (all against the kernel's queues, Linux only).
@@ -196,7 +208,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         // clap: --twin conflicts with every subcommand, and no arguments print the help.
         None => demo::run(&mut out),
-        Some(command) => run_kernel(command, &mut out),
+        Some(TopCommand::Kernel(command)) => run_kernel(command, &mut out),
+        #[cfg(all(unix, feature = "remote"))]
+        Some(TopCommand::Remote(command)) => serve::run(command, &mut out),
     };
     let _ = out.flush();
     match result {

@@ -414,6 +414,17 @@ impl Remote {
         self.text(Control::Faults)
     }
 
+    /// Asks the server's owner to stop it (`mqtwin serve` then writes its
+    /// trace and exits; a [`Server`](super::Server) in a program sees it in
+    /// [`wait_for_stop_request`](super::Server::wait_for_stop_request)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`].
+    pub fn request_stop(&self) -> Result<(), Error> {
+        self.control(Control::Stop).map(drop)
+    }
+
     fn text(&self, c: Control) -> Result<String, Error> {
         match self.control(c)? {
             Answer::Text(t) => Ok(t),

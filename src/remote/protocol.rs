@@ -245,6 +245,9 @@ pub enum Control {
     /// The fault plan in force and the faults injected so far:
     /// [`Answer::Text`].
     Faults,
+    /// Asks the server's owner to stop (see
+    /// [`Server::wait_for_stop_request`](super::Server::wait_for_stop_request)).
+    Stop,
 }
 
 /// A successful answer.

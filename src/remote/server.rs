@@ -62,6 +62,21 @@ impl Default for ServerConfig {
     }
 }
 
+/// A client's [`Control::Stop`](super::protocol::Control::Stop), for the
+/// server's owner.
+#[derive(Default)]
+pub(crate) struct StopRequest {
+    asked: Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+impl StopRequest {
+    pub(crate) fn request(&self) {
+        *self.asked.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cv.notify_all();
+    }
+}
+
 struct Shared {
     twin: Twin,
     config: ServerConfig,
@@ -69,6 +84,7 @@ struct Shared {
     stopping: AtomicBool,
     live: AtomicUsize,
     conns: Mutex<Vec<std::sync::Weak<Conn>>>,
+    stop: Arc<StopRequest>,
 }
 
 /// The twin server: hosts one [`Twin`] for every process that connects to
@@ -140,6 +156,7 @@ impl Server {
             stopping: AtomicBool::new(false),
             live: AtomicUsize::new(0),
             conns: Mutex::new(Vec::new()),
+            stop: Arc::default(),
         });
         let s = Arc::clone(&shared);
         let accept = std::thread::Builder::new()
@@ -169,6 +186,20 @@ impl Server {
     /// Connections being served now.
     pub fn connections(&self) -> usize {
         self.shared.live.load(Ordering::SeqCst)
+    }
+
+    /// Waits until a client asks the server to stop ([`Remote::request_stop`](super::Remote::request_stop),
+    /// `mqtwin ctl stop`), at most `timeout`; returns whether one did. The
+    /// server keeps serving: its owner decides (`mqtwin serve` writes its
+    /// trace and exits).
+    pub fn wait_for_stop_request(&self, timeout: Duration) -> bool {
+        let stop = &self.shared.stop;
+        let asked = stop.asked.lock().unwrap_or_else(|p| p.into_inner());
+        let (asked, _) = stop
+            .cv
+            .wait_timeout_while(asked, timeout, |a| !*a)
+            .unwrap_or_else(|p| p.into_inner());
+        *asked
     }
 
     /// Stops serving: refuses new connections, ends every connection (as if
@@ -288,6 +319,7 @@ fn serve(shared: &Shared, mut stream: UnixStream) {
         stream,
         Arc::clone(&shared.pool),
         shared.config.max_calls_per_connection,
+        Arc::clone(&shared.stop),
     );
     {
         let mut conns = shared.conns.lock().unwrap_or_else(|p| p.into_inner());

@@ -18,6 +18,7 @@ use super::super::protocol::{
 };
 use super::super::wire;
 use super::pool::Pool;
+use super::StopRequest;
 
 /// How long a closing connection keeps interrupting its blocked calls
 /// before it leaves them be (they then end on their own deadlines).
@@ -44,6 +45,7 @@ pub(crate) struct Conn {
     max_inflight: usize,
     closed: AtomicBool,
     pool: Arc<Pool>,
+    stop: Arc<StopRequest>,
     /// This connection, for the notification callbacks it hands the twin.
     me: Weak<Conn>,
 }
@@ -55,6 +57,7 @@ impl Conn {
         stream: UnixStream,
         pool: Arc<Pool>,
         max_inflight: usize,
+        stop: Arc<StopRequest>,
     ) -> Arc<Conn> {
         Arc::new_cyclic(|weak: &Weak<Conn>| {
             let me = weak.clone();
@@ -77,6 +80,7 @@ impl Conn {
                 max_inflight,
                 closed: AtomicBool::new(false),
                 pool,
+                stop,
                 me: weak.clone(),
             }
         })
@@ -320,7 +324,7 @@ impl Conn {
             } => Ok(Answer::Readiness(
                 self.handle(handle)?.wait_ready(interest, deadline(d))?,
             )),
-            Call::Control(c) => super::control::run(&self.root, c),
+            Call::Control(c) => super::control::run(&self.root, c, &|| self.stop.request()),
         }
     }
 

@@ -13,8 +13,8 @@ fn no_virtual_clock() -> Error {
     )
 }
 
-/// Runs one control call on `twin`.
-pub(crate) fn run(twin: &Twin, c: Control) -> Result<Answer, Error> {
+/// Runs one control call on `twin`; `stop` asks the server's owner to stop.
+pub(crate) fn run(twin: &Twin, c: Control, stop: &dyn Fn()) -> Result<Answer, Error> {
     match c {
         Control::GetLimits => Ok(Answer::Limits(twin.limits())),
         Control::SetLimits(l) => twin.set_limits(l).map(|()| Answer::Done),
@@ -38,5 +38,9 @@ pub(crate) fn run(twin: &Twin, c: Control) -> Result<Answer, Error> {
             Some(plan) => format!("{plan:?}; injected {}", twin.faults_injected()),
             None => "no fault plan".into(),
         })),
+        Control::Stop => {
+            stop();
+            Ok(Answer::Done)
+        }
     }
 }
