@@ -26,6 +26,8 @@
 //! | [`Busy`](Error::Busy) | `EBUSY` | a notification is already registered |
 //! | [`InvalidSignal`](Error::InvalidSignal) | `EINVAL` | notification signal outside `0..=64` |
 //! | [`OutOfMemory`](Error::OutOfMemory) | `ENOMEM` | kernel allocation failure (or injected) |
+//! | [`Remote`](Error::Remote) | `ENOENT`, `ECONNREFUSED`, `EPROTO`, `ECONNRESET`, `EAGAIN`, … | the remote backend's server is unreachable, of another protocol version, gone, or at a limit |
+//! | [`Backend`](Error::Backend) | `EINVAL` | [`from_env`](crate::from_env): a backend that cannot be made here |
 //! | [`Os`](Error::Os) | any other | an errno this crate has no better word for |
 
 use std::fmt;
@@ -259,6 +261,17 @@ pub enum Error {
         /// What went wrong, for people.
         message: String,
     },
+    /// [`from_env`](crate::from_env) or [`backend`](crate::backend) was
+    /// given a backend it cannot make (`EINVAL`): an unknown name, the
+    /// kernel where it does not exist, or `remote:` without the `remote`
+    /// feature or without a path.
+    #[error("cannot use the message-queue backend {spec:?}: {problem}")]
+    Backend {
+        /// What was asked for (the value of `MQTWIN`).
+        spec: String,
+        /// Why it cannot be had.
+        problem: String,
+    },
     /// Any other errno.
     #[error("message queue operation failed with errno {errno} ({})", io::Error::from_raw_os_error(*.errno))]
     Os {
@@ -290,7 +303,7 @@ impl Error {
             Error::TimedOut => errno::ETIMEDOUT,
             Error::Interrupted => errno::EINTR,
             Error::Busy => errno::EBUSY,
-            Error::InvalidSignal { .. } => errno::EINVAL,
+            Error::InvalidSignal { .. } | Error::Backend { .. } => errno::EINVAL,
             Error::OutOfMemory => errno::ENOMEM,
             Error::Remote { errno, .. } | Error::Os { errno } => *errno,
         }
@@ -321,7 +334,7 @@ impl Error {
             Error::TimedOut => K::TimedOut,
             Error::Interrupted => K::Interrupted,
             Error::Busy => K::ResourceBusy,
-            Error::InvalidSignal { .. } => K::InvalidInput,
+            Error::InvalidSignal { .. } | Error::Backend { .. } => K::InvalidInput,
             Error::OutOfMemory => K::OutOfMemory,
             Error::Remote { errno, .. } | Error::Os { errno } => {
                 io::Error::from_raw_os_error(*errno).kind()

@@ -186,6 +186,7 @@
 // feature or Linux with a badge ("Available on crate feature tokio only").
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod backend;
 pub mod deadline;
 mod dynamic;
 pub mod error;
@@ -230,6 +231,7 @@ pub mod semantics {}
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub use backend::{backend, from_env, BACKEND_ENV};
 pub use dynamic::{DynNamespace, TryClone};
 pub use error::{Error, NameProblem};
 pub use limits::{AttributeLimit, Limits};
