@@ -12,13 +12,13 @@ use std::time::{Duration, SystemTime};
 use crate::error::{errno, Error};
 use crate::limits::Limits;
 use crate::notify::{Interest, Notify, Readiness, SignalInfo};
-use crate::options::{Attributes, OpenOptions};
+use crate::options::{Access, Attributes, OpenOptions};
 use crate::queue::{MessageQueue, Namespace, Received};
 
 use super::peer;
 use super::protocol::{
-    self, broken, Answer, Call, Control, Event, Hello, Incoming, NotifyHow, Request, ServerFrame,
-    Time, Welcome, MAGIC, VERSION,
+    self, broken, Answer, Call, Control, Event, Hello, Incoming, NotifyHow, QueueStatus, Request,
+    ServerFrame, Time, Welcome, MAGIC, VERSION,
 };
 use super::wire;
 
@@ -456,7 +456,7 @@ impl Namespace for Remote {
             name: name.to_owned(),
             options: options.clone(),
         })?;
-        RemoteQueue::from_answer(&self.client, a)
+        RemoteQueue::from_answer(&self.client, a, options.get_access())
     }
 
     fn unlink(&self, name: &str) -> Result<(), Error> {
@@ -479,10 +479,11 @@ pub struct RemoteQueue {
     client: Arc<Client>,
     handle: u64,
     max_msg_len: usize,
+    access: Access,
 }
 
 impl RemoteQueue {
-    fn from_answer(client: &Arc<Client>, a: Answer) -> Result<RemoteQueue, Error> {
+    fn from_answer(client: &Arc<Client>, a: Answer, access: Access) -> Result<RemoteQueue, Error> {
         match a {
             Answer::Opened {
                 handle,
@@ -491,6 +492,7 @@ impl RemoteQueue {
                 client: Arc::clone(client),
                 handle,
                 max_msg_len: usize::try_from(max_msg_len).unwrap_or(usize::MAX),
+                access,
             }),
             a => Err(unexpected(&a)),
         }
@@ -505,7 +507,27 @@ impl RemoteQueue {
         let a = self.client.call(Call::Dup {
             handle: self.handle,
         })?;
-        RemoteQueue::from_answer(&self.client, a)
+        RemoteQueue::from_answer(&self.client, a, self.access)
+    }
+
+    /// What reading the queue's file would show (`QSIZE`, `NOTIFY_PID`),
+    /// whatever this handle's access.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] when the connection is lost.
+    pub fn status(&self) -> Result<QueueStatus, Error> {
+        match self.client.call(Call::Status {
+            handle: self.handle,
+        })? {
+            Answer::Status(s) => Ok(s),
+            a => Err(unexpected(&a)),
+        }
+    }
+
+    /// The access this handle was opened with.
+    pub fn access(&self) -> Access {
+        self.access
     }
 
     fn done(&self, call: Call) -> Result<(), Error> {

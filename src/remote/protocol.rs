@@ -214,6 +214,11 @@ pub enum Call {
         /// Absolute deadline.
         deadline: Option<Time>,
     },
+    /// What reading the queue's file would show: [`Answer::Status`].
+    Status {
+        /// The handle.
+        handle: u64,
+    },
     /// A control call on the whole twin.
     Control(Control),
 }
@@ -286,6 +291,19 @@ pub enum Answer {
     Count(u64),
     /// Text.
     Text(String),
+    /// A queue's status.
+    Status(QueueStatus),
+}
+
+/// What the kernel shows when a queue's file is read (`/dev/mqueue/NAME`):
+/// the payload bytes queued and who holds the notification registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStatus {
+    /// Payload bytes queued (`QSIZE`).
+    pub queued_bytes: u64,
+    /// The twin pid of the process holding the notification registration
+    /// (`NOTIFY_PID`), if any.
+    pub notify_owner: Option<u32>,
 }
 
 /// A client's frame after the handshake.

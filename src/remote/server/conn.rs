@@ -324,6 +324,13 @@ impl Conn {
             } => Ok(Answer::Readiness(
                 self.handle(handle)?.wait_ready(interest, deadline(d))?,
             )),
+            Call::Status { handle } => {
+                let q = self.handle(handle)?;
+                Ok(Answer::Status(protocol::QueueStatus {
+                    queued_bytes: q.queued_bytes() as u64,
+                    notify_owner: q.notify_owner(),
+                }))
+            }
             Call::Control(c) => super::control::run(&self.root, c, &|| self.stop.request()),
         }
     }
