@@ -12,7 +12,8 @@
 //! The entry points of `twin_ops` and `twin_vs_kernel` live in
 //! `mqtwin::testing::fuzz` (feature `arbitrary`); the `protocol_kit` model
 //! is included here as source and needs the `fuzzkit` feature; `echo_kit`'s
-//! kept input is replayed by `tests/fuzzkit.rs`. `.ci/run` passes both
+//! kept input is replayed by `tests/fuzzkit.rs`, `remote_frames`'s by
+//! `tests/remote_hostile.rs` (feature `remote`). `.ci/run` passes both
 //! features; without them this target is not built (`required-features` in
 //! `Cargo.toml`), so `cargo test --test fuzz_regressions` alone is an
 //! error, not a pass with nothing replayed.
@@ -123,7 +124,8 @@ fn a_missing_directory_fails() {
 }
 
 /// Every fuzz target (`fuzz/fuzz_targets/<target>.rs`) has kept inputs
-/// (`echo_kit`'s are replayed by `tests/fuzzkit.rs`, the others here), and
+/// (`echo_kit`'s are replayed by `tests/fuzzkit.rs`, `remote_frames`'s by
+/// `tests/remote_hostile.rs`, the others here), and
 /// every directory of kept inputs belongs to a target.
 #[test]
 fn every_target_has_kept_inputs() {

@@ -227,3 +227,161 @@ fn blocking_calls_beyond_the_per_connection_limit_fail_clearly() {
         }
     });
 }
+
+/// Inputs in the `remote_frames` fuzz target's format (first byte even: a
+/// valid handshake comes first): a session of real requests, one that
+/// leaves calls blocked (a receive, a send on a full queue, a `wait_ready`,
+/// a long `WaitBlocked`) when the client goes away, control calls with
+/// extreme values, and a request cut short.
+fn built_inputs() -> Vec<(&'static str, Vec<u8>)> {
+    use protocol::{Call, Control, Request};
+    let frames = |calls: Vec<Call>| -> Vec<u8> {
+        let mut out = vec![0u8];
+        for (i, call) in calls.into_iter().enumerate() {
+            out.extend(
+                protocol::encode(&Request {
+                    id: i as u64 + 1,
+                    call,
+                })
+                .unwrap(),
+            );
+        }
+        out
+    };
+    let open = |name: &str, capacity: usize| Call::Open {
+        name: name.into(),
+        options: OpenOptions::read_write()
+            .create()
+            .capacity(capacity)
+            .max_msg_len(16),
+    };
+    let session = frames(vec![
+        open("/a", 2),
+        Call::Send {
+            handle: 1,
+            msg: b"hi".to_vec(),
+            priority: 3,
+            deadline: None,
+        },
+        Call::Receive {
+            handle: 1,
+            buf_len: 16,
+            deadline: None,
+        },
+        Call::Dup { handle: 1 },
+        Call::SetNonblocking {
+            handle: 2,
+            nonblocking: true,
+        },
+        Call::Notify {
+            handle: 1,
+            how: protocol::NotifyHow::Thread { token: 9 },
+        },
+        Call::Send {
+            handle: 2,
+            msg: b"x".to_vec(),
+            priority: 0,
+            deadline: None,
+        },
+        Call::Status { handle: 1 },
+        Call::Close { handle: 1 },
+        Call::Unlink { name: "/a".into() },
+        Call::Close { handle: 77 },
+    ]);
+    let blocked = frames(vec![
+        open("/b", 1),
+        Call::Receive {
+            handle: 1,
+            buf_len: u64::MAX,
+            deadline: None,
+        },
+        Call::WaitReady {
+            handle: 1,
+            interest: mqtwin::Interest::Readable,
+            deadline: None,
+        },
+        open("/c", 1),
+        Call::Send {
+            handle: 2,
+            msg: vec![1],
+            priority: 1,
+            deadline: None,
+        },
+        Call::Send {
+            handle: 2,
+            msg: vec![2],
+            priority: 1,
+            deadline: None,
+        },
+        Call::Control(Control::WaitBlocked {
+            n: u64::MAX,
+            timeout: Duration::MAX,
+        }),
+        Call::Receive {
+            handle: 1,
+            buf_len: 0,
+            deadline: None,
+        },
+    ]);
+    let control = frames(vec![
+        Call::Control(Control::Advance(Duration::MAX)),
+        Call::Control(Control::AdvanceToDeadline),
+        Call::Control(Control::SetLimits(mqtwin::Limits {
+            queues_max: i64::MIN,
+            msg_max: usize::MAX,
+            msgsize_max: 0,
+            msg_default: usize::MAX,
+            msgsize_default: 1,
+        })),
+        Call::Control(Control::Trace),
+        Call::Control(Control::Faults),
+        Call::Control(Control::Blocked),
+        Call::Control(Control::Stop),
+        Call::Now,
+    ]);
+    let mut cut = session.clone();
+    cut.truncate(session.len() / 2);
+    vec![
+        ("session", session),
+        ("blocked-calls-left-behind", blocked),
+        ("control-extremes", control),
+        ("request-cut-short", cut),
+        ("no-handshake", b"\x01GET / HTTP/1.1\r\n\r\n".to_vec()),
+    ]
+}
+
+#[test]
+fn built_fuzz_inputs_neither_crash_nor_hang_the_server() {
+    for (name, input) in built_inputs() {
+        let start = std::time::Instant::now();
+        mqtwin::remote::fuzz::frames(&input);
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{name} took {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+/// The kept inputs of the `remote_frames` fuzz target, replayed on stable
+/// (`tests/fuzz_regressions.rs` leaves this target to this file, which has
+/// the `remote` feature).
+#[test]
+fn kept_remote_frames_inputs_replay() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/remote_frames");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/regressions/remote_frames") {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .is_some_and(|f| f.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
+        let data = std::fs::read(&path).unwrap();
+        mqtwin::remote::fuzz::frames(&data);
+        n += 1;
+    }
+    assert!(n > 0, "no kept inputs in {}", dir.display());
+}

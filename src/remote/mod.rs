@@ -3,6 +3,8 @@
 //! TUTORIAL-PLACEHOLDER
 
 mod client;
+#[doc(hidden)]
+pub mod fuzz;
 mod peer;
 pub mod protocol;
 mod server;

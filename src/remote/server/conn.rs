@@ -331,7 +331,14 @@ impl Conn {
                     notify_owner: q.notify_owner(),
                 }))
             }
-            Call::Control(c) => super::control::run(&self.root, c, &|| self.stop.request()),
+            Call::Control(c) => super::control::run(
+                &self.root,
+                c,
+                &super::control::Caller {
+                    stop: &|| self.stop.request(),
+                    closed: &|| self.closed.load(Ordering::Acquire),
+                },
+            ),
         }
     }
 

@@ -1,6 +1,8 @@
 //! Control calls on the hosted twin: limits, virtual time, blocked
 //! callers, the trace and the faults.
 
+use std::time::{Duration, Instant};
+
 use crate::error::{errno, Error};
 use crate::twin::Twin;
 
@@ -13,8 +15,20 @@ fn no_virtual_clock() -> Error {
     )
 }
 
-/// Runs one control call on `twin`; `stop` asks the server's owner to stop.
-pub(crate) fn run(twin: &Twin, c: Control, stop: &dyn Fn()) -> Result<Answer, Error> {
+/// How long a `WaitBlocked` waits between looks at its connection: a
+/// client that goes away frees its worker within this.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// What a control call needs from its connection.
+pub(crate) struct Caller<'a> {
+    /// Asks the server's owner to stop.
+    pub(crate) stop: &'a dyn Fn(),
+    /// Whether the connection has ended.
+    pub(crate) closed: &'a dyn Fn() -> bool,
+}
+
+/// Runs one control call on `twin` for `caller`.
+pub(crate) fn run(twin: &Twin, c: Control, caller: &Caller<'_>) -> Result<Answer, Error> {
     match c {
         Control::GetLimits => Ok(Answer::Limits(twin.limits())),
         Control::SetLimits(l) => twin.set_limits(l).map(|()| Answer::Done),
@@ -30,7 +44,16 @@ pub(crate) fn run(twin: &Twin, c: Control, stop: &dyn Fn()) -> Result<Answer, Er
         }
         Control::WaitBlocked { n, timeout } => {
             let n = usize::try_from(n).unwrap_or(usize::MAX);
-            Ok(Answer::Flag(twin.wait_blocked_timeout(n, timeout)))
+            let start = Instant::now();
+            loop {
+                let left = timeout.saturating_sub(start.elapsed());
+                if twin.wait_blocked_timeout(n, left.min(SLICE)) {
+                    return Ok(Answer::Flag(true));
+                }
+                if left <= SLICE || (caller.closed)() {
+                    return Ok(Answer::Flag(false));
+                }
+            }
         }
         Control::Blocked => Ok(Answer::Count(twin.blocked() as u64)),
         Control::Trace => Ok(Answer::Text(twin.trace_dump())),
@@ -39,7 +62,7 @@ pub(crate) fn run(twin: &Twin, c: Control, stop: &dyn Fn()) -> Result<Answer, Er
             None => "no fault plan".into(),
         })),
         Control::Stop => {
-            stop();
+            (caller.stop)();
             Ok(Answer::Done)
         }
     }
