@@ -7,6 +7,10 @@
 //! - `mpsc`: four producers, one consumer, capacity 10, blocking calls (per message);
 //! - `virtual_timeout`: a timed receive that expires under virtual time.
 //!
+//! `pair` and `pingpong` also have a `remote` column (feature `remote`): a
+//! twin [`Server`](mqtwin::remote::Server) in this process and clients on
+//! its Unix socket, one connection per thread as two processes would have.
+//!
 //! See `docs/performance.md` for the figures and how to reproduce them.
 
 // `criterion_group!` generates an undocumented `pub fn`.
@@ -52,6 +56,18 @@ fn pair(c: &mut Criterion) {
             b.iter(|| {
                 raw.send(black_box(&MSG), 1, &common::EPOCH);
                 black_box(raw.receive(&mut buf, &common::EPOCH));
+            })
+        });
+    }
+
+    #[cfg(all(unix, feature = "remote"))]
+    {
+        let (_server, client) = remote::serve("pair");
+        let q = client.open("/bench", &common::small_queue()).unwrap();
+        g.bench_function("remote", |b| {
+            b.iter(|| {
+                q.try_send(black_box(&MSG), 1).unwrap();
+                black_box(q.try_receive(&mut buf).unwrap());
             })
         });
     }
@@ -190,6 +206,29 @@ fn pingpong(c: &mut Criterion) {
         });
     }
 
+    #[cfg(all(unix, feature = "remote"))]
+    {
+        let (server, pinger) = remote::serve("pingpong");
+        let echoer = mqtwin::remote::Remote::connect(server.path()).unwrap();
+        let (a, b) = (
+            pinger.open("/ping", &common::small_queue()).unwrap(),
+            pinger.open("/pong", &common::small_queue()).unwrap(),
+        );
+        let rw = mqtwin::OpenOptions::read_write();
+        let (a2, b2) = (
+            echoer.open("/ping", &rw).unwrap(),
+            echoer.open("/pong", &rw).unwrap(),
+        );
+        g.bench_function("remote", |bench| {
+            bench.iter_custom(|n| {
+                thread::scope(|s| {
+                    s.spawn(|| common::echo(&a2, &b2, n));
+                    common::ping(&a, &b, n)
+                })
+            })
+        });
+    }
+
     let (ping_tx, ping_rx) = bounded::<[u8; MSG_LEN]>(CAPACITY);
     let (pong_tx, pong_rx) = bounded::<[u8; MSG_LEN]>(CAPACITY);
     g.bench_function("crossbeam", |bench| {
@@ -313,6 +352,24 @@ fn virtual_timeout(c: &mut Criterion) {
         b.iter_custom(|iters| common::virtual_timeouts(&ns, &clock, &q, iters))
     });
     g.finish();
+}
+
+#[cfg(all(unix, feature = "remote"))]
+mod remote {
+    use mqtwin::remote::{Remote, Server};
+    use mqtwin::twin::Twin;
+
+    /// A server on a fresh socket and one client of it.
+    pub fn serve(tag: &str) -> (Server, Remote) {
+        let path = std::env::temp_dir().join(format!(
+            "mqtwin-bench-{tag}-{}.sock",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let server = Server::bind(&path, Twin::new()).expect("bind the bench server");
+        let client = Remote::connect(&path).expect("connect");
+        (server, client)
+    }
 }
 
 criterion_group! {
