@@ -70,6 +70,12 @@ fn pair(c: &mut Criterion) {
                 black_box(q.try_receive(&mut buf).unwrap());
             })
         });
+        // The floor under `remote`: two bare round trips of 64 bytes over
+        // a Unix socket to an echo thread (what two remote calls cost
+        // before any protocol, twin or thread hand-off of this crate).
+        g.bench_function("unix-socket-floor", |b| {
+            b.iter_custom(|iters| remote::socket_round_trips(2 * iters))
+        });
     }
 
     let (tx, rx) = bounded::<[u8; MSG_LEN]>(CAPACITY);
@@ -359,12 +365,32 @@ mod remote {
     use mqtwin::remote::{Remote, Server};
     use mqtwin::twin::Twin;
 
+    /// `n` round trips of 64 bytes to an echo thread over a socket pair.
+    pub fn socket_round_trips(n: u64) -> std::time::Duration {
+        use std::io::{Read, Write};
+        let (mut a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let mut buf = [0u8; 64];
+                for _ in 0..n {
+                    b.read_exact(&mut buf).unwrap();
+                    b.write_all(&buf).unwrap();
+                }
+            });
+            let mut buf = [0u8; 64];
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                a.write_all(&buf).unwrap();
+                a.read_exact(&mut buf).unwrap();
+            }
+            start.elapsed()
+        })
+    }
+
     /// A server on a fresh socket and one client of it.
     pub fn serve(tag: &str) -> (Server, Remote) {
-        let path = std::env::temp_dir().join(format!(
-            "mqtwin-bench-{tag}-{}.sock",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("mqtwin-bench-{tag}-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let server = Server::bind(&path, Twin::new()).expect("bind the bench server");
         let client = Remote::connect(&path).expect("connect");
