@@ -150,6 +150,10 @@
 //! | `tokio` | off | `mqtwin::tokio`: async handles for both backends |
 //! | `testing` | off | `testing`: the operation model of the differential tests and fuzzers |
 //! | `arbitrary` | off | `testing` plus `arbitrary::Arbitrary` for its types |
+//! | `remote` | off | `mqtwin::remote` (Unix): the twin server and the remote backend, one twin shared by several processes over a Unix socket |
+//!
+//! A binary can leave the choice to its user: [`from_env`] reads
+//! `MQTWIN=kernel|twin|remote:PATH`.
 //!
 //! # Differences from the C API
 //!
