@@ -1,222 +1,24 @@
 //! [`Remote`]: the client backend, a [`Namespace`] served by a twin
 //! [`Server`](super::Server) over its Unix-domain socket.
 
-use std::cell::Cell;
-use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::error::{errno, Error};
 use crate::limits::Limits;
-use crate::notify::{Interest, Notify, Readiness, SignalInfo};
+use crate::notify::{Interest, Notify, Readiness};
 use crate::options::{Access, Attributes, OpenOptions};
 use crate::queue::{MessageQueue, Namespace, Received};
 
+use super::connection::{self, Conn};
 use super::peer;
 use super::protocol::{
-    self, broken, Answer, Call, Control, Event, Hello, Incoming, NotifyHow, QueueStatus, Request,
-    ServerFrame, Time, Welcome, MAGIC, VERSION,
+    self, broken, Answer, Call, Control, Hello, Incoming, NotifyHow, QueueStatus, Request, Time,
+    Welcome, MAGIC, VERSION,
 };
 use super::wire;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-thread_local! {
-    /// Set on the client's event thread, which must never wait for a reply
-    /// (it is the thread that reads them).
-    static EVENT_THREAD: Cell<bool> = const { Cell::new(false) };
-}
-
-/// One call's answer, filled by the event thread.
-#[derive(Default)]
-struct Slot {
-    result: Mutex<Option<Result<Answer, Error>>>,
-    done: Condvar,
-}
-
-impl Slot {
-    fn fill(&self, r: Result<Answer, Error>) {
-        *lock(&self.result) = Some(r);
-        self.done.notify_all();
-    }
-
-    fn wait(&self) -> Result<Answer, Error> {
-        let mut r = lock(&self.result);
-        loop {
-            if let Some(r) = r.take() {
-                return r;
-            }
-            r = self.done.wait(r).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-}
-
-#[derive(Default)]
-struct Pending {
-    calls: HashMap<u64, Arc<Slot>>,
-    /// Set once the connection is gone: every later call fails with it.
-    dead: Option<Error>,
-}
-
-type Callback = Box<dyn FnOnce() + Send + 'static>;
-
-struct Client {
-    stream: UnixStream,
-    writer: Mutex<()>,
-    pending: Mutex<Pending>,
-    next_id: AtomicU64,
-    callbacks: Mutex<HashMap<u64, Callback>>,
-    next_token: AtomicU64,
-    pid: u32,
-    virtual_time: bool,
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        // Ends the event thread (it reads end of file) and, on the server,
-        // this process: its handles are all closed already.
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
-    }
-}
-
-impl Client {
-    fn call(&self, call: Call) -> Result<Answer, Error> {
-        if EVENT_THREAD.with(Cell::get) {
-            return Err(broken(
-                errno::EDEADLK,
-                "a remote queue call from inside the drop of a notification callback \
-                 (on the client's event thread) would wait for itself",
-            ));
-        }
-        let slot = Arc::new(Slot::default());
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        {
-            let mut p = lock(&self.pending);
-            if let Some(e) = &p.dead {
-                return Err(e.clone());
-            }
-            p.calls.insert(id, Arc::clone(&slot));
-        }
-        if let Err(e) = self.send(&Request { id, call }) {
-            lock(&self.pending).calls.remove(&id);
-            return Err(e);
-        }
-        slot.wait()
-    }
-
-    /// Sends a request without waiting for its answer (a close from the
-    /// event thread).
-    fn send(&self, req: &Request) -> Result<(), Error> {
-        let bytes = protocol::encode(req)?;
-        let _w = lock(&self.writer);
-        wire::send_all(&self.stream, &bytes).map_err(|e| protocol::lost(&e))
-    }
-
-    fn now(&self) -> SystemTime {
-        if !self.virtual_time {
-            return SystemTime::now();
-        }
-        match self.call(Call::Now) {
-            Ok(Answer::Time(t)) => t.into(),
-            // The server is gone: no clock to read. Any later call fails
-            // with the lost connection; the local clock is the best guess.
-            _ => SystemTime::now(),
-        }
-    }
-
-    /// Handles one event on the event thread. User callbacks never run
-    /// here and are never dropped under a lock.
-    fn event(&self, e: Event) {
-        match e {
-            Event::Signal(info) => raise(&info),
-            Event::Fired(token) => {
-                let cb = lock(&self.callbacks).remove(&token);
-                if let Some(cb) = cb {
-                    let _ = std::thread::Builder::new()
-                        .name("mqtwin-remote-notify".into())
-                        .spawn(cb);
-                }
-            }
-            Event::Dropped(token) => {
-                let cb = lock(&self.callbacks).remove(&token);
-                drop(cb);
-            }
-        }
-    }
-
-    /// The connection is gone: fail every waiting call and every later one.
-    fn lost(&self, e: Error) {
-        let calls = {
-            let mut p = lock(&self.pending);
-            p.dead.get_or_insert(e.clone());
-            std::mem::take(&mut p.calls)
-        };
-        for slot in calls.values() {
-            slot.fill(Err(e.clone()));
-        }
-        // Registrations die with the process's connection: drop their
-        // callbacks unrun.
-        let cbs = std::mem::take(&mut *lock(&self.callbacks));
-        drop(cbs);
-    }
-}
-
-/// Delivers a notification signal in this process, as the kernel would.
-fn raise(info: &SignalInfo) {
-    #[cfg(all(target_os = "linux", feature = "posix"))]
-    {
-        let _ = crate::posix::raise::raise_mesgq(info);
-    }
-    #[cfg(not(all(target_os = "linux", feature = "posix")))]
-    {
-        // Best effort: `kill` to ourselves (si_code SI_USER, no value).
-        if let Ok(sig) = nix::sys::signal::Signal::try_from(info.signal) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), sig);
-        }
-    }
-}
-
-/// The event thread: reads the server's frames until the connection ends.
-fn read_events(client: Weak<Client>, mut stream: UnixStream) {
-    EVENT_THREAD.with(|t| t.set(true));
-    // Notification signals are process-directed: this thread must not be
-    // the one that takes them (their default action may end the process).
-    {
-        use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
-        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None);
-    }
-    let end = loop {
-        let frame = match protocol::read_frame(&mut stream) {
-            Ok(Incoming::Frame(body)) => protocol::decode::<ServerFrame>(&body),
-            Ok(Incoming::Closed) => {
-                break broken(errno::ECONNRESET, "the server closed the connection")
-            }
-            Err(e) => break protocol::lost(&e),
-        };
-        let Some(c) = client.upgrade() else { return };
-        match frame {
-            Ok(ServerFrame::Reply { id, result }) => {
-                let slot = lock(&c.pending).calls.remove(&id);
-                if let Some(slot) = slot {
-                    slot.fill(result);
-                }
-            }
-            Ok(ServerFrame::Event(e)) => c.event(e),
-            Err(e) => {
-                let _ = c.stream.shutdown(std::net::Shutdown::Both);
-                break e;
-            }
-        }
-    };
-    if let Some(c) = client.upgrade() {
-        c.lost(end);
-    }
-}
 
 /// A twin namespace served by a [`Server`](super::Server): the remote
 /// backend. `Send + Sync` and cheap to clone (clones share one connection,
@@ -226,7 +28,7 @@ fn read_events(client: Weak<Client>, mut stream: UnixStream) {
 /// See the [module docs](super) for a tutorial.
 #[derive(Clone)]
 pub struct Remote {
-    client: Arc<Client>,
+    client: Arc<Conn>,
 }
 
 impl Remote {
@@ -291,22 +93,7 @@ impl Remote {
             }
         };
         let _ = stream.set_read_timeout(None);
-        let reader = stream.try_clone().map_err(io)?;
-        let client = Arc::new(Client {
-            stream,
-            writer: Mutex::new(()),
-            pending: Mutex::new(Pending::default()),
-            next_id: AtomicU64::new(1),
-            callbacks: Mutex::new(HashMap::new()),
-            next_token: AtomicU64::new(1),
-            pid,
-            virtual_time,
-        });
-        let weak = Arc::downgrade(&client);
-        std::thread::Builder::new()
-            .name("mqtwin-remote-events".into())
-            .spawn(move || read_events(weak, reader))
-            .map_err(|e| broken(errno::EAGAIN, format!("cannot start the event thread: {e}")))?;
+        let client = Conn::start(stream, pid, virtual_time)?;
         Ok(Remote { client })
     }
 
@@ -476,14 +263,14 @@ impl Namespace for Remote {
 /// server's twin. Dropping it closes it; [`try_clone`](RemoteQueue::try_clone)
 /// is `dup` (the clone shares the non-blocking flag).
 pub struct RemoteQueue {
-    client: Arc<Client>,
+    client: Arc<Conn>,
     handle: u64,
     max_msg_len: usize,
     access: Access,
 }
 
 impl RemoteQueue {
-    fn from_answer(client: &Arc<Client>, a: Answer, access: Access) -> Result<RemoteQueue, Error> {
+    fn from_answer(client: &Arc<Conn>, a: Answer, access: Access) -> Result<RemoteQueue, Error> {
         match a {
             Answer::Opened {
                 handle,
@@ -546,9 +333,9 @@ impl Drop for RemoteQueue {
         let close = Call::Close {
             handle: self.handle,
         };
-        if EVENT_THREAD.with(Cell::get) {
-            // Dropped with a callback on the event thread: send the close
-            // without waiting for its answer (this thread reads answers).
+        if connection::handling() {
+            // Dropped with a callback while this thread reads the
+            // connection: send the close without waiting for its answer.
             let _ = self.client.send(&Request { id: 0, call: close });
         } else {
             // Waits, so that a callback the close removes is dropped first.
@@ -635,8 +422,7 @@ impl MessageQueue for RemoteQueue {
             Notify::None => (NotifyHow::None, None),
             Notify::Signal { signal, value } => (NotifyHow::Signal { signal, value }, None),
             Notify::Thread(cb) => {
-                let token = self.client.next_token.fetch_add(1, Ordering::Relaxed);
-                lock(&self.client.callbacks).insert(token, cb);
+                let token = self.client.keep_callback(cb);
                 (NotifyHow::Thread { token }, Some(token))
             }
         };
@@ -647,7 +433,7 @@ impl MessageQueue for RemoteQueue {
         if r.is_err() {
             if let Some(token) = token {
                 // Refused: the callback is dropped before this returns.
-                let cb = lock(&self.client.callbacks).remove(&token);
+                let cb = self.client.forget_callback(token);
                 drop(cb);
             }
         }

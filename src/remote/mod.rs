@@ -136,6 +136,7 @@
 //!   (`docs/performance.md`).
 
 mod client;
+mod connection;
 #[doc(hidden)]
 pub mod fuzz;
 mod peer;
