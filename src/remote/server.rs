@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::twin::Twin;
 
 use super::peer;
-use super::protocol::{self, Hello, Incoming, Request, Welcome, MAGIC, VERSION};
+use super::protocol::{self, Hello, Incoming, Welcome, MAGIC, VERSION};
 use super::wire;
 use conn::Conn;
 use pool::Pool;
@@ -82,7 +82,7 @@ struct Shared {
     config: ServerConfig,
     pool: Arc<Pool>,
     stopping: AtomicBool,
-    live: AtomicUsize,
+    live: Arc<AtomicUsize>,
     conns: Mutex<Vec<std::sync::Weak<Conn>>>,
     stop: Arc<StopRequest>,
 }
@@ -154,7 +154,7 @@ impl Server {
             pool: Pool::new(config.max_workers),
             config,
             stopping: AtomicBool::new(false),
-            live: AtomicUsize::new(0),
+            live: Arc::new(AtomicUsize::new(0)),
             conns: Mutex::new(Vec::new()),
             stop: Arc::default(),
         });
@@ -266,10 +266,9 @@ fn accept_loop(shared: &Arc<Shared>, listener: &UnixListener) {
         let s = Arc::clone(shared);
         let started = std::thread::Builder::new()
             .name("mqtwin-serve-conn".into())
-            .spawn(move || {
-                serve(&s, stream);
-                s.live.fetch_sub(1, Ordering::SeqCst);
-            });
+            // The connection's count is given back by `serve` or, once it
+            // runs, by the connection's end (`Conn::finish`).
+            .spawn(move || serve(&s, stream));
         if started.is_err() {
             shared.live.fetch_sub(1, Ordering::SeqCst);
         }
@@ -287,31 +286,57 @@ fn refuse(stream: &UnixStream, reason: String) {
 }
 
 /// Serves one connection until it ends.
-fn serve(shared: &Shared, mut stream: UnixStream) {
+fn serve(shared: &Shared, stream: UnixStream) {
+    match handshake(shared, stream) {
+        Handshake::Serve(conn, reader) => conn.read_loop(reader),
+        // No connection took over the count.
+        Handshake::Refused => {
+            shared.live.fetch_sub(1, Ordering::SeqCst);
+        }
+        // `Conn::finish` gave the count back.
+        Handshake::Ended => {}
+    }
+}
+
+/// How a handshake ended.
+enum Handshake {
+    /// Accepted: serve the connection with this read half.
+    Serve(Arc<Conn>, UnixStream),
+    /// Refused, or the client went away, before a connection existed.
+    Refused,
+    /// The connection existed and has ended already.
+    Ended,
+}
+
+fn handshake(shared: &Shared, mut stream: UnixStream) -> Handshake {
+    use Handshake::Refused;
     let _ = stream.set_read_timeout(Some(HANDSHAKE));
     let _ = stream.set_write_timeout(Some(WRITE_LIMIT));
     let hello = match protocol::read_frame(&mut stream) {
         Ok(Incoming::Frame(body)) => match protocol::decode::<Hello>(&body) {
             Ok(h) if h.magic == MAGIC => h,
             // Not our protocol at all: close without a word.
-            _ => return,
+            _ => return Refused,
         },
-        _ => return,
+        _ => return Refused,
     };
     if hello.version != VERSION {
-        return refuse(
+        refuse(
             &stream,
             format!(
                 "protocol version {} is not this server's version {VERSION}",
                 hello.version
             ),
         );
+        return Refused;
     }
     let Ok(peer) = peer::identify(&stream, &hello) else {
-        return refuse(&stream, "cannot identify the connecting process".into());
+        refuse(&stream, "cannot identify the connecting process".into());
+        return Refused;
     };
     let Ok(reader) = stream.try_clone() else {
-        return refuse(&stream, "out of descriptors".into());
+        refuse(&stream, "out of descriptors".into());
+        return Refused;
     };
     let conn = Conn::new(
         &shared.twin,
@@ -320,15 +345,12 @@ fn serve(shared: &Shared, mut stream: UnixStream) {
         Arc::clone(&shared.pool),
         shared.config.max_calls_per_connection,
         Arc::clone(&shared.stop),
+        Arc::clone(&shared.live),
     );
     {
         let mut conns = shared.conns.lock().unwrap_or_else(|p| p.into_inner());
         conns.retain(|w| w.strong_count() > 0);
         conns.push(Arc::downgrade(&conn));
-    }
-    if shared.stopping.load(Ordering::SeqCst) {
-        conn.finish();
-        return;
     }
     let welcome = Welcome::Accepted {
         version: VERSION,
@@ -337,16 +359,10 @@ fn serve(shared: &Shared, mut stream: UnixStream) {
     };
     let sent = protocol::encode(&welcome)
         .and_then(|b| wire::send_all(&reader, &b).map_err(|e| protocol::lost(&e)));
-    if sent.is_ok() {
-        let mut reader = reader;
-        let _ = reader.set_read_timeout(None);
-        while let Ok(Incoming::Frame(body)) = protocol::read_frame(&mut reader) {
-            // Undecodable: the connection ends (the frame named no id).
-            let Ok(req) = protocol::decode::<Request>(&body) else {
-                break;
-            };
-            conn.dispatch(req);
-        }
+    if sent.is_err() || shared.stopping.load(Ordering::SeqCst) {
+        conn.finish();
+        return Handshake::Ended;
     }
-    conn.finish();
+    let _ = reader.set_read_timeout(None);
+    Handshake::Serve(conn, reader)
 }

@@ -30,6 +30,8 @@ mod builder;
 mod clock;
 mod fault;
 mod handle;
+#[cfg(all(unix, feature = "remote"))]
+pub(crate) mod hook;
 mod identity;
 mod process;
 mod queue;

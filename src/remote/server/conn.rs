@@ -14,7 +14,7 @@ use crate::queue::{MessageQueue, Namespace};
 use crate::twin::{self, Twin};
 
 use super::super::protocol::{
-    self, broken, Answer, Call, Control, Event, NotifyHow, Request, ServerFrame, Time,
+    self, broken, Answer, Call, Control, Event, Incoming, NotifyHow, Request, ServerFrame, Time,
 };
 use super::super::wire;
 use super::pool::Pool;
@@ -44,8 +44,14 @@ pub(crate) struct Conn {
     inflight: Mutex<HashMap<u64, ThreadId>>,
     max_inflight: usize,
     closed: AtomicBool,
+    finished: AtomicBool,
     pool: Arc<Pool>,
     stop: Arc<StopRequest>,
+    /// The connection's read half while the thread that read the current
+    /// request runs a call that may hand reading on.
+    reader: Mutex<Option<UnixStream>>,
+    /// The server's count of live connections (decremented at the end).
+    live: Arc<std::sync::atomic::AtomicUsize>,
     /// This connection, for the notification callbacks it hands the twin.
     me: Weak<Conn>,
 }
@@ -58,6 +64,7 @@ impl Conn {
         pool: Arc<Pool>,
         max_inflight: usize,
         stop: Arc<StopRequest>,
+        live: Arc<std::sync::atomic::AtomicUsize>,
     ) -> Arc<Conn> {
         Arc::new_cyclic(|weak: &Weak<Conn>| {
             let me = weak.clone();
@@ -79,8 +86,11 @@ impl Conn {
                 inflight: Mutex::new(HashMap::new()),
                 max_inflight,
                 closed: AtomicBool::new(false),
+                finished: AtomicBool::new(false),
                 pool,
                 stop,
+                reader: Mutex::new(None),
+                live,
                 me: weak.clone(),
             }
         })
@@ -143,52 +153,124 @@ impl Conn {
         }
     }
 
-    /// Handles one decoded request: at once on the reader thread when it
-    /// cannot block, else on a worker.
-    pub(crate) fn dispatch(self: &Arc<Self>, req: Request) {
-        let Request { id, call } = req;
-        if self.may_block(&call) {
-            let mut inflight = lock(&self.inflight);
-            if inflight.contains_key(&id) {
-                drop(inflight);
-                return self.reply(
-                    id,
-                    Err(broken(
-                        errno::EPROTO,
-                        format!("request id {id} is already in flight"),
-                    )),
-                );
+    /// Reads and serves this connection's requests on this thread until the
+    /// connection ends, or until a call here must wait: then another
+    /// thread goes on reading (see [`hand_off`](Conn::hand_off)) and this
+    /// one answers its call and leaves.
+    pub(crate) fn read_loop(self: Arc<Self>, mut stream: UnixStream) {
+        loop {
+            let req = match protocol::read_frame(&mut stream) {
+                Ok(Incoming::Frame(body)) => match protocol::decode::<Request>(&body) {
+                    Ok(req) => req,
+                    // Undecodable: the connection ends (the frame named no id).
+                    Err(_) => break,
+                },
+                Ok(Incoming::Closed) | Err(_) => break,
+            };
+            match self.serve_one(req, stream) {
+                Some(s) => stream = s,
+                None => return,
             }
-            if inflight.len() >= self.max_inflight {
-                drop(inflight);
-                let limit = self.max_inflight;
-                return self.reply(
-                    id,
-                    Err(broken(
-                        errno::EAGAIN,
-                        format!("more than {limit} blocking calls in flight on one connection"),
-                    )),
-                );
-            }
-            // Reserve the place now; the worker fills in its thread.
-            inflight.insert(id, std::thread::current().id());
-            drop(inflight);
-            let me = Arc::clone(self);
-            let job = Box::new(move || me.run_blocking(id, call));
-            if self.pool.submit(job).is_err() {
-                lock(&self.inflight).remove(&id);
-                self.reply(
-                    id,
-                    Err(broken(
-                        errno::EAGAIN,
-                        "the server has no worker thread left for a blocking call",
-                    )),
-                );
-            }
-            return;
         }
-        let r = self.run(call);
+        self.finish();
+    }
+
+    /// Serves one request. Returns the reader if this thread is still the
+    /// connection's reader (`None`: it handed reading on while it waited).
+    fn serve_one(self: &Arc<Self>, req: Request, stream: UnixStream) -> Option<UnixStream> {
+        let Request { id, call } = req;
+        if matches!(call, Call::Control(Control::WaitBlocked { .. })) {
+            // Waits outside any queue: always on a worker.
+            self.on_worker(id, call);
+            return Some(stream);
+        }
+        if !self.may_block(&call) {
+            let r = self.run(call);
+            self.reply(id, r);
+            return Some(stream);
+        }
+        if let Err(e) = self.enter(id) {
+            self.reply(id, Err(e));
+            return Some(stream);
+        }
+        *lock(&self.reader) = Some(stream);
+        let handed = Arc::new(AtomicBool::new(false));
+        let hook = {
+            let (me, handed) = (Arc::clone(self), Arc::clone(&handed));
+            Box::new(move || me.hand_off(&handed))
+        };
+        let (r, _) = crate::twin::hook::with_block_hook(hook, || self.run(call));
+        lock(&self.inflight).remove(&id);
+        let stream = if handed.load(Ordering::Acquire) {
+            None
+        } else {
+            lock(&self.reader).take()
+        };
         self.reply(id, r);
+        stream
+    }
+
+    /// The twin is about to block this thread's call (its queue's lock is
+    /// held): a worker takes over reading the connection. Fails, before the
+    /// call waits, when no worker can be had.
+    fn hand_off(self: &Arc<Self>, handed: &AtomicBool) -> Result<(), Error> {
+        let me = Arc::clone(self);
+        let job = Box::new(move || {
+            let stream = lock(&me.reader).take();
+            if let Some(stream) = stream {
+                me.read_loop(stream);
+            }
+        });
+        match self.pool.submit(job) {
+            Ok(()) => {
+                handed.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(_) => Err(broken(
+                errno::EAGAIN,
+                "the server has no worker thread left for a blocking call",
+            )),
+        }
+    }
+
+    /// Counts a call that may wait, for the per-connection limit and for
+    /// [`finish`](Conn::finish), which interrupts it.
+    fn enter(&self, id: u64) -> Result<(), Error> {
+        let mut inflight = lock(&self.inflight);
+        if inflight.contains_key(&id) {
+            return Err(broken(
+                errno::EPROTO,
+                format!("request id {id} is already in flight"),
+            ));
+        }
+        if inflight.len() >= self.max_inflight {
+            let limit = self.max_inflight;
+            return Err(broken(
+                errno::EAGAIN,
+                format!("more than {limit} blocking calls in flight on one connection"),
+            ));
+        }
+        inflight.insert(id, std::thread::current().id());
+        Ok(())
+    }
+
+    /// Runs `call` on a worker.
+    fn on_worker(self: &Arc<Self>, id: u64, call: Call) {
+        if let Err(e) = self.enter(id) {
+            return self.reply(id, Err(e));
+        }
+        let me = Arc::clone(self);
+        let job = Box::new(move || me.run_blocking(id, call));
+        if self.pool.submit(job).is_err() {
+            lock(&self.inflight).remove(&id);
+            self.reply(
+                id,
+                Err(broken(
+                    errno::EAGAIN,
+                    "the server has no worker thread left for a blocking call",
+                )),
+            );
+        }
     }
 
     fn run_blocking(&self, id: u64, call: Call) {
@@ -351,6 +433,9 @@ impl Conn {
     /// end without sending or receiving anything, then its descriptors
     /// close, which removes its notification registrations.
     pub(crate) fn finish(&self) {
+        if self.finished.swap(true, Ordering::AcqRel) {
+            return;
+        }
         self.shut();
         let start = Instant::now();
         loop {
@@ -370,6 +455,7 @@ impl Conn {
         }
         let handles = std::mem::take(&mut *lock(&self.handles));
         drop(handles);
+        self.live.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
