@@ -7,6 +7,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::io::BufReader;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -92,14 +93,23 @@ impl Slot {
 struct Pending {
     calls: HashMap<u64, Arc<Slot>>,
     /// The read half, when no thread is reading.
-    reader: Option<UnixStream>,
+    reader: Option<Reader>,
     /// When the last caller stopped reading with no call left.
     idle_since: Instant,
+    /// The event thread waits without a timeout (for the reader to become
+    /// free with no call left): only then does it need a wake-up.
+    event_thread_parked: bool,
     /// Set once the connection is gone: every later call fails with it.
     dead: Option<Error>,
 }
 
 type Callback = Box<dyn FnOnce() + Send + 'static>;
+
+/// The read half, buffered: a frame usually takes one `read`.
+type Reader = BufReader<UnixStream>;
+
+/// The read buffer's size (bigger frames are read in pieces).
+const READ_BUFFER: usize = 64 * 1024;
 
 /// The state the event thread keeps alive (the [`Conn`] itself is dropped
 /// with the last client handle, which ends the event thread).
@@ -146,8 +156,9 @@ impl Conn {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending {
                 calls: HashMap::new(),
-                reader: Some(reader),
+                reader: Some(BufReader::with_capacity(READ_BUFFER, reader)),
                 idle_since: Instant::now(),
+                event_thread_parked: false,
                 dead: None,
             }),
             idle: Condvar::new(),
@@ -252,13 +263,13 @@ impl Conn {
 impl Shared {
     /// Reads frames as the reader until `mine` is answered, then frees the
     /// reader for the next waiter.
-    fn lead(&self, mut stream: UnixStream, mine: &Slot) -> Result<Answer, Error> {
+    fn lead(&self, mut stream: Reader, mine: &Slot) -> Result<Answer, Error> {
         loop {
             if let Some(r) = mine.take() {
                 self.release(stream);
                 return r;
             }
-            if let Err(e) = self.read_one(&mut stream) {
+            if let Err(e) = self.read_one(&mut stream, Some(mine)) {
                 self.lost(e);
                 return mine
                     .take()
@@ -269,7 +280,7 @@ impl Shared {
 
     /// Puts the reader back and offers it to a waiting call, or to the
     /// event thread when none waits.
-    fn release(&self, stream: UnixStream) {
+    fn release(&self, stream: Reader) {
         let mut p = lock(&self.pending);
         p.reader = Some(stream);
         if p.dead.is_some() {
@@ -278,13 +289,17 @@ impl Shared {
         let offered = p.calls.values().any(|s| s.offer());
         if !offered {
             p.idle_since = Instant::now();
-            drop(p);
-            self.idle.notify_all();
+            // A thread in its timed wait sees the new time when it wakes.
+            if std::mem::take(&mut p.event_thread_parked) {
+                drop(p);
+                self.idle.notify_all();
+            }
         }
     }
 
     /// Reads and handles one frame.
-    fn read_one(&self, stream: &mut UnixStream) -> Result<(), Error> {
+    /// `mine`: the reading caller's own slot, filled without a wake-up.
+    fn read_one(&self, stream: &mut Reader, mine: Option<&Slot>) -> Result<(), Error> {
         let frame = match protocol::read_frame(stream) {
             Ok(Incoming::Frame(body)) => protocol::decode::<ServerFrame>(&body)?,
             Ok(Incoming::Closed) => {
@@ -298,8 +313,12 @@ impl Shared {
         match frame {
             ServerFrame::Reply { id, result } => {
                 let slot = lock(&self.pending).calls.remove(&id);
-                if let Some(slot) = slot {
-                    slot.fill(result);
+                match slot {
+                    Some(slot) if mine.is_some_and(|m| std::ptr::eq(m, &*slot)) => {
+                        lock(&slot.state).result = Some(result);
+                    }
+                    Some(slot) => slot.fill(result),
+                    None => {}
                 }
             }
             ServerFrame::Event(e) => {
@@ -376,11 +395,12 @@ fn event_thread(shared: &Shared) {
                         .unwrap_or_else(|e| e.into_inner())
                         .0;
                 } else {
+                    p.event_thread_parked = true;
                     p = shared.idle.wait(p).unwrap_or_else(|e| e.into_inner());
                 }
             }
         };
-        match shared.read_one(&mut stream) {
+        match shared.read_one(&mut stream, None) {
             Ok(()) => shared.release(stream),
             Err(e) => return shared.lost(e),
         }

@@ -301,7 +301,7 @@ fn serve(shared: &Shared, stream: UnixStream) {
 /// How a handshake ended.
 enum Handshake {
     /// Accepted: serve the connection with this read half.
-    Serve(Arc<Conn>, UnixStream),
+    Serve(Arc<Conn>, conn::Reader),
     /// Refused, or the client went away, before a connection existed.
     Refused,
     /// The connection existed and has ended already.
@@ -364,5 +364,5 @@ fn handshake(shared: &Shared, mut stream: UnixStream) -> Handshake {
         return Handshake::Ended;
     }
     let _ = reader.set_read_timeout(None);
-    Handshake::Serve(conn, reader)
+    Handshake::Serve(conn, std::io::BufReader::with_capacity(64 * 1024, reader))
 }

@@ -24,6 +24,10 @@ use super::StopRequest;
 /// before it leaves them be (they then end on their own deadlines).
 const CANCEL_LIMIT: Duration = Duration::from_secs(10);
 
+/// A connection's read half, buffered (a frame usually takes one `read`);
+/// it moves, buffer and all, to the thread that reads next.
+pub(crate) type Reader = std::io::BufReader<UnixStream>;
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -49,7 +53,7 @@ pub(crate) struct Conn {
     stop: Arc<StopRequest>,
     /// The connection's read half while the thread that read the current
     /// request runs a call that may hand reading on.
-    reader: Mutex<Option<UnixStream>>,
+    reader: Mutex<Option<Reader>>,
     /// The server's count of live connections (decremented at the end).
     live: Arc<std::sync::atomic::AtomicUsize>,
     /// This connection, for the notification callbacks it hands the twin.
@@ -157,7 +161,7 @@ impl Conn {
     /// connection ends, or until a call here must wait: then another
     /// thread goes on reading (see [`hand_off`](Conn::hand_off)) and this
     /// one answers its call and leaves.
-    pub(crate) fn read_loop(self: Arc<Self>, mut stream: UnixStream) {
+    pub(crate) fn read_loop(self: Arc<Self>, mut stream: Reader) {
         loop {
             let req = match protocol::read_frame(&mut stream) {
                 Ok(Incoming::Frame(body)) => match protocol::decode::<Request>(&body) {
@@ -177,7 +181,7 @@ impl Conn {
 
     /// Serves one request. Returns the reader if this thread is still the
     /// connection's reader (`None`: it handed reading on while it waited).
-    fn serve_one(self: &Arc<Self>, req: Request, stream: UnixStream) -> Option<UnixStream> {
+    fn serve_one(self: &Arc<Self>, req: Request, stream: Reader) -> Option<Reader> {
         let Request { id, call } = req;
         if matches!(call, Call::Control(Control::WaitBlocked { .. })) {
             // Waits outside any queue: always on a worker.
