@@ -162,14 +162,10 @@ impl Conn {
     /// thread goes on reading (see [`hand_off`](Conn::hand_off)) and this
     /// one answers its call and leaves.
     pub(crate) fn read_loop(self: Arc<Self>, mut stream: Reader) {
-        loop {
-            let req = match protocol::read_frame(&mut stream) {
-                Ok(Incoming::Frame(body)) => match protocol::decode::<Request>(&body) {
-                    Ok(req) => req,
-                    // Undecodable: the connection ends (the frame named no id).
-                    Err(_) => break,
-                },
-                Ok(Incoming::Closed) | Err(_) => break,
+        while let Ok(Incoming::Frame(body)) = protocol::read_frame(&mut stream) {
+            // Undecodable: the connection ends (the frame named no id).
+            let Ok(req) = protocol::decode::<Request>(&body) else {
+                break;
             };
             match self.serve_one(req, stream) {
                 Some(s) => stream = s,
