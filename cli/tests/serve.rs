@@ -2,7 +2,7 @@
 //! temporary socket (killed at the end, also when the test fails), a client
 //! of it through the library, and the control subcommands.
 
-#![cfg(unix)]
+#![cfg(all(unix, feature = "remote"))]
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Output, Stdio};

@@ -222,6 +222,7 @@ impl Server {
         for c in conns.iter().filter_map(std::sync::Weak::upgrade) {
             c.shut();
         }
+        self.shared.pool.close();
         let _ = std::fs::remove_file(&self.path);
     }
 }

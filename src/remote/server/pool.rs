@@ -16,6 +16,8 @@ struct State {
     jobs: VecDeque<Job>,
     idle: usize,
     total: usize,
+    /// The server stopped: idle workers exit at once.
+    closed: bool,
 }
 
 /// At most `max` worker threads, started on demand and ended when idle.
@@ -32,6 +34,7 @@ impl Pool {
                 jobs: VecDeque::new(),
                 idle: 0,
                 total: 0,
+                closed: false,
             }),
             ready: Condvar::new(),
             max: max.max(1),
@@ -74,6 +77,13 @@ impl Pool {
         Ok(())
     }
 
+    /// Idle workers exit now, busy ones after their job (their calls end
+    /// with their connections); later jobs still get a thread.
+    pub(crate) fn close(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.ready.notify_all();
+    }
+
     fn work(&self, mut job: Option<Job>) {
         loop {
             if let Some(j) = job.take() {
@@ -87,6 +97,11 @@ impl Pool {
                     st.idle -= 1;
                     job = Some(j);
                     break;
+                }
+                if st.closed {
+                    st.idle -= 1;
+                    st.total -= 1;
+                    return;
                 }
                 let (g, timeout) = self
                     .ready
