@@ -125,8 +125,17 @@ pub enum CtlCommand {
     Limits(LimitArgs),
     /// Print the trace (empty unless `serve --trace`)
     Trace,
-    /// Print the fault plan and the faults injected so far
-    Faults,
+    /// Print the fault plan and the faults injected so far, after
+    /// replacing it with --set PLAN (as `serve --faults`) or removing it
+    /// with --clear
+    Faults {
+        /// The new plan, e.g. seed=7,send=0.1
+        #[arg(long, value_name = "PLAN", value_parser = parse_faults, conflicts_with = "clear")]
+        set: Option<FaultPlan>,
+        /// No more faults
+        #[arg(long)]
+        clear: bool,
+    },
     /// Stop the server (it writes its trace first)
     Stop,
 }
@@ -233,7 +242,12 @@ fn ctl(a: CtlArgs, out: &mut dyn Write) -> Result<(), Failure> {
             )?;
         }
         CtlCommand::Trace => out.write_all(ns.trace().map_err(failed("trace"))?.as_bytes())?,
-        CtlCommand::Faults => writeln!(out, "{}", ns.faults().map_err(failed("faults"))?)?,
+        CtlCommand::Faults { set, clear } => {
+            if set.is_some() || clear {
+                ns.set_fault_plan(set).map_err(failed("faults"))?;
+            }
+            writeln!(out, "{}", ns.faults().map_err(failed("faults"))?)?;
+        }
         CtlCommand::Stop => {
             ns.request_stop().map_err(failed("stop"))?;
             writeln!(out, "stop requested")?;

@@ -89,6 +89,13 @@ fn serve_then_drive_it_with_ctl() {
     );
     let faults = stdout(&mqtwin(&["ctl", "--socket", path, "faults"]));
     assert!(faults.contains("FaultPlan::new(3)"), "{faults}");
+    // A new plan at run time: every send fails with ENOMEM, then no faults.
+    let o = mqtwin(&["ctl", "--socket", path, "faults", "--set", "seed=5,send=1"]);
+    assert!(stdout(&o).contains("FaultPlan::new(5)"), "{o:?}");
+    assert_eq!(q.send(b"x", 0), Err(Error::OutOfMemory));
+    let o = mqtwin(&["ctl", "--socket", path, "faults", "--clear"]);
+    assert!(stdout(&o).contains("no fault plan"), "{o:?}");
+    q.send(b"x", 0).unwrap();
     let trace = stdout(&mqtwin(&["ctl", "--socket", path, "trace"]));
     assert!(trace.contains("receive(\"/cli\""), "{trace}");
     // Stop: the server prints its trace and exits.

@@ -201,6 +201,16 @@ impl Remote {
         self.text(Control::Faults)
     }
 
+    /// Replaces the served twin's fault plan, for every client (`None`: no
+    /// more faults); see [`Twin::set_fault_plan`](crate::twin::Twin::set_fault_plan).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`].
+    pub fn set_fault_plan(&self, plan: Option<crate::twin::FaultPlan>) -> Result<(), Error> {
+        self.control(Control::SetFaults(plan)).map(drop)
+    }
+
     /// Asks the server's owner to stop it (`mqtwin serve` then writes its
     /// trace and exits; a [`Server`](super::Server) in a program sees it in
     /// [`wait_for_stop_request`](super::Server::wait_for_stop_request)).

@@ -250,6 +250,8 @@ pub enum Control {
     /// The fault plan in force and the faults injected so far:
     /// [`Answer::Text`].
     Faults,
+    /// Replaces the twin's fault plan (`None`: no more faults).
+    SetFaults(Option<crate::twin::FaultPlan>),
     /// Asks the server's owner to stop (see
     /// [`Server::wait_for_stop_request`](super::Server::wait_for_stop_request)).
     Stop,

@@ -195,9 +195,30 @@ impl Twin {
         self.world.fault_status().map_or(0, |(_, n)| n)
     }
 
-    /// The fault plan this twin was built with, if any.
+    /// The fault plan in force, if any.
     pub fn fault_plan(&self) -> Option<FaultPlan> {
         self.world.fault_status().map(|(plan, _)| plan)
+    }
+
+    /// Replaces the fault plan of the whole namespace (`None`: no more
+    /// faults), for every process, from the next call on; the count of
+    /// injected faults ([`faults_injected`](Twin::faults_injected)) and the
+    /// plan's random sequence restart. (`mqtwin ctl faults --set` does this
+    /// on a served twin.)
+    ///
+    /// ```
+    /// use mqtwin::{Error, MessageQueue, Namespace, OpenOptions, twin::{FaultPlan, Twin}};
+    /// let ns = Twin::new();
+    /// let q = ns.open("/q", &OpenOptions::read_write().create())?;
+    /// ns.set_fault_plan(Some(FaultPlan::new(1).send(1.0)));
+    /// assert_eq!(q.send(b"x", 0), Err(Error::OutOfMemory));
+    /// ns.set_fault_plan(None);
+    /// q.send(b"x", 0)?;
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn set_fault_plan(&self, plan: Option<FaultPlan>) {
+        self.world.point(|| "set_fault_plan".into());
+        self.world.set_faults(plan);
     }
 
     /// The calls recorded so far (empty unless built with

@@ -61,6 +61,10 @@ pub(crate) fn run(twin: &Twin, c: Control, caller: &Caller<'_>) -> Result<Answer
             Some(plan) => format!("{plan:?}; injected {}", twin.faults_injected()),
             None => "no fault plan".into(),
         })),
+        Control::SetFaults(plan) => {
+            twin.set_fault_plan(plan);
+            Ok(Answer::Done)
+        }
         Control::Stop => {
             (caller.stop)();
             Ok(Answer::Done)
