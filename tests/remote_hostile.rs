@@ -385,3 +385,42 @@ fn kept_remote_frames_inputs_replay() {
     }
     assert!(n > 0, "no kept inputs in {}", dir.display());
 }
+
+/// A forked child shares the parent's socket but is not its process: its
+/// calls through the parent's connection fail clearly, and its drops close
+/// nothing of the parent's.
+#[cfg(target_os = "linux")]
+#[test]
+#[allow(unsafe_code)]
+fn a_forked_child_cannot_use_or_close_the_parents_connection() {
+    let server = server(ServerConfig::default());
+    let ns = Remote::connect(server.path()).unwrap();
+    let q = ns
+        .open("/forked", &OpenOptions::read_write().create())
+        .unwrap();
+    // SAFETY: the child only calls into this crate's client (which checks
+    // the pid first), drops it and `_exit`s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork");
+    if pid == 0 {
+        let ok = matches!(q.send(b"from the child", 0), Err(Error::Remote { errno: e, .. }) if e == errno::EBADF);
+        drop(q);
+        drop(ns);
+        // SAFETY: leaving the child without running the parent's destructors.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child status {status}"
+    );
+    assert_eq!(
+        q.try_receive_vec(),
+        Err(Error::WouldBlock),
+        "the child sent nothing"
+    );
+    q.send(b"parent", 1).unwrap();
+    assert_eq!(q.receive_vec(), Ok((b"parent".to_vec(), 1)));
+}

@@ -346,7 +346,7 @@ impl Drop for RemoteQueue {
         if connection::handling() {
             // Dropped with a callback while this thread reads the
             // connection: send the close without waiting for its answer.
-            let _ = self.client.send(&Request { id: 0, call: close });
+            let _ = self.client.send_no_wait(&Request { id: 0, call: close });
         } else {
             // Waits, so that a callback the close removes is dropped first.
             let _ = self.client.call(close);

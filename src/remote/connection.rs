@@ -128,10 +128,19 @@ pub(crate) struct Conn {
     next_token: AtomicU64,
     pub(crate) pid: u32,
     pub(crate) virtual_time: bool,
+    /// The real process that connected. A forked child shares the socket
+    /// but is another process of the twin only if it connects itself: its
+    /// calls through this connection fail, and its drop leaves the socket
+    /// alone.
+    owner: u32,
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        if std::process::id() != self.owner {
+            // A forked child: the socket is the parent's connection.
+            return;
+        }
         // Ends the event thread (it reads end of file, or sees `dead`) and,
         // on the server, this process: its handles are all closed already.
         let _ = lock(&self.writer).shutdown(std::net::Shutdown::Both);
@@ -171,6 +180,7 @@ impl Conn {
             next_token: AtomicU64::new(1),
             pid,
             virtual_time,
+            owner: std::process::id(),
         });
         std::thread::Builder::new()
             .name("mqtwin-remote-events".into())
@@ -186,6 +196,17 @@ impl Conn {
                 errno::EDEADLK,
                 "a remote queue call from inside the drop of a notification callback \
                  (while its thread reads the connection) would wait for itself",
+            ));
+        }
+        let me = std::process::id();
+        if me != self.owner {
+            return Err(broken(
+                errno::EBADF,
+                format!(
+                    "this connection to the twin server belongs to process {}; process {me} \
+                     (a forked child) must connect itself (Remote::connect)",
+                    self.owner
+                ),
             ));
         }
         let slot = Arc::new(Slot::default());
@@ -227,8 +248,16 @@ impl Conn {
         }
     }
 
-    /// Sends a request without waiting for its answer.
-    pub(crate) fn send(&self, req: &Request) -> Result<(), Error> {
+    /// Sends a request without waiting for its answer (a close from a
+    /// thread that reads the connection); nothing from a forked child.
+    pub(crate) fn send_no_wait(&self, req: &Request) -> Result<(), Error> {
+        if std::process::id() != self.owner {
+            return Ok(());
+        }
+        self.send(req)
+    }
+
+    fn send(&self, req: &Request) -> Result<(), Error> {
         let bytes = protocol::encode(req)?;
         let w = lock(&self.writer);
         wire::send_all(&w, &bytes).map_err(|e| protocol::lost(&e))

@@ -104,6 +104,11 @@
 //!   call that removed it returns. A callback that makes remote calls from
 //!   its `Drop` gets [`Error::Remote`](crate::Error::Remote) (`EDEADLK`)
 //!   instead of waiting for itself (a close is sent without waiting).
+//! - **Fork.** A connection belongs to the process that made it. A forked
+//!   child that uses its parent's [`Remote`] or queues gets
+//!   [`Error::Remote`](crate::Error::Remote) (`EBADF`) at its first call,
+//!   and dropping them there closes nothing of the parent's; the child
+//!   connects itself to be a process of the twin.
 //! - **Errors** are the twin's own [`Error`](crate::Error) values; a lost
 //!   connection, a refusing or incompatible server is [`Error::Remote`](crate::Error::Remote),
 //!   and every later call on that client fails with it.
