@@ -4,6 +4,7 @@
 mod conn;
 mod control;
 mod pool;
+mod threads;
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -21,11 +22,14 @@ use super::protocol::{self, Hello, Incoming, Welcome, MAGIC, VERSION};
 use super::wire;
 use conn::Conn;
 use pool::Pool;
+use threads::Threads;
 
 /// How long a new connection may take to send its [`Hello`], and how long
 /// a write to a client may wait for it to read (then it is dropped).
 const HANDSHAKE: Duration = Duration::from_secs(10);
 const WRITE_LIMIT: Duration = Duration::from_secs(10);
+/// How long stopping waits for the server's threads to end.
+const STOP_LIMIT: Duration = Duration::from_secs(10);
 
 /// A [`Server`]'s bounds.
 ///
@@ -79,6 +83,7 @@ impl StopRequest {
 
 struct Shared {
     twin: Twin,
+    threads: Arc<Threads>,
     config: ServerConfig,
     pool: Arc<Pool>,
     stopping: AtomicBool,
@@ -149,9 +154,11 @@ impl Server {
         let path = path.as_ref().to_path_buf();
         let listener = UnixListener::bind(&path)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(config.socket_mode))?;
+        let threads = Arc::new(Threads::default());
         let shared = Arc::new(Shared {
             twin,
-            pool: Pool::new(config.max_workers),
+            pool: Pool::new(config.max_workers, Arc::clone(&threads)),
+            threads,
             config,
             stopping: AtomicBool::new(false),
             live: Arc::new(AtomicUsize::new(0)),
@@ -203,7 +210,8 @@ impl Server {
     }
 
     /// Stops serving: refuses new connections, ends every connection (as if
-    /// each client process died) and removes the socket file.
+    /// each client process died), waits (at most 10 s) until every thread
+    /// of the server has ended, and removes the socket file.
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -223,6 +231,9 @@ impl Server {
             c.shut();
         }
         self.shared.pool.close();
+        // Every connection ends (its blocked calls are interrupted), so its
+        // threads and the workers end too: wait for them, within a bound.
+        self.shared.threads.join_all(STOP_LIMIT);
         let _ = std::fs::remove_file(&self.path);
     }
 }
@@ -265,11 +276,11 @@ fn accept_loop(shared: &Arc<Shared>, listener: &UnixListener) {
             continue;
         }
         let s = Arc::clone(shared);
-        let started = std::thread::Builder::new()
-            .name("mqtwin-serve-conn".into())
-            // The connection's count is given back by `serve` or, once it
-            // runs, by the connection's end (`Conn::finish`).
-            .spawn(move || serve(&s, stream));
+        // The connection's count is given back by `serve` or, once it
+        // runs, by the connection's end (`Conn::finish`).
+        let started = shared
+            .threads
+            .spawn("mqtwin-serve-conn", move || serve(&s, stream));
         if started.is_err() {
             shared.live.fetch_sub(1, Ordering::SeqCst);
         }

@@ -6,6 +6,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use super::threads::Threads;
+
 /// A call to run on a worker.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -25,10 +27,11 @@ pub(crate) struct Pool {
     state: Mutex<State>,
     ready: Condvar,
     max: usize,
+    threads: Arc<Threads>,
 }
 
 impl Pool {
-    pub(crate) fn new(max: usize) -> Arc<Pool> {
+    pub(crate) fn new(max: usize, threads: Arc<Threads>) -> Arc<Pool> {
         Arc::new(Pool {
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
@@ -38,6 +41,7 @@ impl Pool {
             }),
             ready: Condvar::new(),
             max: max.max(1),
+            threads,
         })
     }
 
@@ -60,12 +64,10 @@ impl Pool {
         // The job travels in a slot so that a failed spawn can hand it back.
         let slot = Arc::new(Mutex::new(Some(job)));
         let mine = Arc::clone(&slot);
-        let started = std::thread::Builder::new()
-            .name("mqtwin-serve-call".into())
-            .spawn(move || {
-                let first = mine.lock().unwrap_or_else(|p| p.into_inner()).take();
-                pool.work(first)
-            });
+        let started = self.threads.spawn("mqtwin-serve-call", move || {
+            let first = mine.lock().unwrap_or_else(|p| p.into_inner()).take();
+            pool.work(first)
+        });
         if started.is_err() {
             self.state.lock().unwrap_or_else(|p| p.into_inner()).total -= 1;
             let job = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
