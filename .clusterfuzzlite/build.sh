@@ -22,7 +22,7 @@ set -euo pipefail
 : "${SRC:?}" "${OUT:?}"
 unset CFLAGS CXXFLAGS
 cd "$SRC/mqtwin/fuzz"
-TARGETS=(twin_ops echo_kit protocol_kit)
+TARGETS=(twin_ops echo_kit protocol_kit remote_frames)
 for t in "${TARGETS[@]}"; do
   cargo fuzz build -O --debug-assertions "$t"
 done

@@ -34,7 +34,19 @@ pub struct Cli {
     pub twin: bool,
     /// The subcommand; none with `--twin`.
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<TopCommand>,
+}
+
+/// The kernel's subcommands, and the twin server's where it builds.
+#[derive(Debug, Subcommand)]
+pub enum TopCommand {
+    /// Against the kernel's queues.
+    #[command(flatten)]
+    Kernel(Command),
+    /// `serve` and `ctl`: the twin server (`cli/src/serve.rs`).
+    #[cfg(all(unix, feature = "remote"))]
+    #[command(flatten)]
+    Remote(crate::serve::RemoteCommand),
 }
 
 /// The subcommands (all against the kernel's queues, Linux only).

@@ -28,9 +28,11 @@ mod mqueue_fs;
 mod names;
 mod output;
 mod payload;
+#[cfg(all(unix, feature = "remote"))]
+mod serve;
 mod words;
 
-use args::{Cli, Command};
+use args::{Cli, Command, TopCommand};
 use commands::Failure;
 
 fn main() -> ExitCode {
@@ -46,10 +48,12 @@ fn main() -> ExitCode {
 
 /// Runs the demo (no subcommand: clap lets that through only with `--twin`)
 /// or one subcommand, then flushes what it printed.
-fn run(command: Option<Command>, out: &mut output::Stdout) -> Result<(), Failure> {
+fn run(command: Option<TopCommand>, out: &mut output::Stdout) -> Result<(), Failure> {
     match command {
         None => demo::run(out)?,
-        Some(command) => run_kernel(command, out)?,
+        Some(TopCommand::Kernel(command)) => run_kernel(command, out)?,
+        #[cfg(all(unix, feature = "remote"))]
+        Some(TopCommand::Remote(command)) => serve::run(command, out)?,
     }
     out.flush().map_err(Failure::from)
 }
