@@ -7,9 +7,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Once, OnceLock};
 use std::thread::ThreadId;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use mqtwin::twin::{Credentials, Twin, VirtualClock};
+use mqtwin::remote::Remote;
+use mqtwin::twin::{Credentials, Twin};
 use mqtwin::{DynNamespace, MessageQueue, OpenOptions, SignalInfo};
 
 use crate::config::{self, Backing};
@@ -32,8 +33,11 @@ pub(crate) trait Backend: Send + Sync {
     /// Notification signals that fired for this process since the last
     /// call, to raise for real.
     fn take_signals(&self) -> Vec<SignalInfo>;
-    /// The virtual clock, if the backend runs on one.
-    fn virtual_clock(&self) -> Option<VirtualClock>;
+    /// Moves the virtual clock on by `by` (`EINVAL` on a real clock).
+    fn advance(&self, by: Duration) -> Result<(), Errno>;
+    /// Moves the virtual clock to the next pending deadline, if any
+    /// (`EINVAL` on a real clock); whether there was one.
+    fn advance_to_next_deadline(&self) -> Result<bool, Errno>;
     /// Callers blocked in a send or receive now.
     fn blocked(&self) -> usize;
 }
@@ -103,12 +107,82 @@ impl Backend for TwinBackend {
         signals
     }
 
-    fn virtual_clock(&self) -> Option<VirtualClock> {
-        self.twin.virtual_clock()
+    fn advance(&self, by: Duration) -> Result<(), Errno> {
+        let clock = self.twin.virtual_clock().ok_or(Errno(libc::EINVAL))?;
+        clock.advance(by);
+        Ok(())
+    }
+
+    fn advance_to_next_deadline(&self) -> Result<bool, Errno> {
+        let clock = self.twin.virtual_clock().ok_or(Errno(libc::EINVAL))?;
+        Ok(clock.advance_to_next_deadline().is_some())
     }
 
     fn blocked(&self) -> usize {
         self.twin.blocked()
+    }
+}
+
+/// The twin of a `mqtwin serve` server (`MQTWIN_SOCKET`): this process is
+/// one process of the served twin, with its real identity.
+pub(crate) struct RemoteBackend {
+    remote: Remote,
+}
+
+impl RemoteBackend {
+    pub(crate) fn connect(path: &std::ffi::OsStr) -> Result<Self, Fatal> {
+        let remote = Remote::connect(path).map_err(|e| Fatal {
+            errno: Errno::from(e.clone()).0,
+            message: format!(
+                "MQTWIN_SOCKET={path:?}: cannot reach the twin server: {e}; every mq_* call \
+                 fails"
+            ),
+        })?;
+        Ok(RemoteBackend { remote })
+    }
+}
+
+impl Backend for RemoteBackend {
+    fn open(&self, name: &str, options: &OpenOptions) -> Result<Box<dyn MessageQueue>, Errno> {
+        Ok(self.remote.open_boxed(name, options)?)
+    }
+
+    fn unlink(&self, name: &str) -> Result<(), Errno> {
+        Ok(self.remote.unlink_dyn(name)?)
+    }
+
+    fn now(&self) -> SystemTime {
+        self.remote.now_dyn()
+    }
+
+    fn interrupt(&self, thread: ThreadId) -> bool {
+        // A lost connection ends the call anyway (with its own error):
+        // nothing is left to interrupt.
+        self.remote.interrupt(thread, false).unwrap_or(true)
+    }
+
+    fn take_signals(&self) -> Vec<SignalInfo> {
+        // The client raises notification signals itself, when the server
+        // reports them (before the sending call returns, when this process
+        // sent).
+        Vec::new()
+    }
+
+    fn advance(&self, by: Duration) -> Result<(), Errno> {
+        self.remote
+            .advance(by)
+            .map(drop)
+            .map_err(|_| Errno(libc::EINVAL))
+    }
+
+    fn advance_to_next_deadline(&self) -> Result<bool, Errno> {
+        (self.remote.advance_to_deadline())
+            .map(|t| t.is_some())
+            .map_err(|_| Errno(libc::EINVAL))
+    }
+
+    fn blocked(&self) -> usize {
+        self.remote.blocked().unwrap_or(0)
     }
 }
 
@@ -121,7 +195,7 @@ pub(crate) struct State {
 
 /// Why the library cannot work in this process: every call fails with
 /// `errno` after one line on stderr.
-struct Fatal {
+pub(crate) struct Fatal {
     errno: i32,
     message: String,
 }
@@ -148,16 +222,7 @@ fn init() -> Result<State, Fatal> {
             errno: libc::EINVAL,
             message: format!("{m}; every mq_* call fails with EINVAL"),
         })?),
-        Backing::Remote(path) => {
-            return Err(Fatal {
-                errno: libc::ENOSYS,
-                message: format!(
-                    "MQTWIN_SOCKET={path:?} asks for the twin server, which this build of \
-                     libmqtwin cannot reach yet; every mq_* call fails with ENOSYS (unset \
-                     MQTWIN_SOCKET for an in-process twin)"
-                ),
-            })
-        }
+        Backing::Remote(path) => Box::new(RemoteBackend::connect(&path)?),
     };
     // A child after fork() cannot share this process's twin: its threads
     // and locks did not come along. Its calls fail (see `state`).

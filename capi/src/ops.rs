@@ -398,15 +398,11 @@ pub(crate) unsafe fn setattr(
     Ok(0)
 }
 
-fn clock() -> Result<mqtwin::twin::VirtualClock, Errno> {
-    state()?.backend.virtual_clock().ok_or(Errno(libc::EINVAL))
-}
-
 /// # Safety
 ///
 /// `by` is NULL or points to a `struct timespec`.
 pub(crate) unsafe fn advance(by: *const libc::timespec) -> Result<c_int, Errno> {
-    let clock = clock()?;
+    let st = state()?;
     if by.is_null() {
         return Err(Errno(libc::EFAULT));
     }
@@ -420,12 +416,12 @@ pub(crate) unsafe fn advance(by: *const libc::timespec) -> Result<c_int, Errno> 
     if nsec > 999_999_999 {
         return Err(Errno(libc::EINVAL));
     }
-    clock.advance(Duration::new(sec, nsec));
+    st.backend.advance(Duration::new(sec, nsec))?;
     Ok(0)
 }
 
 pub(crate) fn advance_to_next_deadline() -> Result<c_int, Errno> {
-    Ok(clock()?.advance_to_next_deadline().is_some() as c_int)
+    Ok(state()?.backend.advance_to_next_deadline()? as c_int)
 }
 
 pub(crate) fn blocked() -> Result<c_long, Errno> {
