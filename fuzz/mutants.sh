@@ -2,7 +2,7 @@
 # Plants known bugs, one at a time, into the protocol service
 # (examples/protocol/mod.rs) in a scratch worktree of HEAD, and checks that
 # the protocol_kit model catches each: the generated inputs of
-# tests/protocol_kit.rs and the kept inputs of fuzz/regressions/protocol_kit.
+# tests/protocol_kit.rs and the kept inputs of tests/regressions/protocol_kit.
 # Prints one line per bug: caught (and by what) or MISSED. Exit 1 if any is
 # missed. About a minute after the first build. Usage: bash fuzz/mutants.sh
 set -u

@@ -87,21 +87,15 @@ impl fmt::Display for NameProblem {
     }
 }
 
-/// Names longer than this many bytes are shortened in error messages.
-const SHOWN_NAME_BYTES: usize = 40;
-
 /// A name as error messages show it: quoted, and when longer than 40 bytes
 /// cut to its first 40 (at a character boundary) followed by its length,
-/// e.g. `"/aaaa…aaaa"…(300 bytes)`. The error's `name` field keeps it whole.
+/// e.g. `"/aaaa…aaaa"…(300 bytes)` ([`crate::name::shortened`]). The
+/// error's `name` field keeps it whole.
 fn shown(name: &str) -> String {
-    if name.len() <= SHOWN_NAME_BYTES {
-        return format!("{name:?}");
+    match crate::name::shortened(name) {
+        (head, Some(len)) => format!("{head:?}…({len} bytes)"),
+        (head, None) => format!("{head:?}"),
     }
-    let mut end = SHOWN_NAME_BYTES;
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{:?}…({} bytes)", &name[..end], name.len())
 }
 
 /// The error of every fallible call in this crate, on both backends.

@@ -34,6 +34,42 @@
 //! # Ok::<(), mqtwin::Error>(())
 //! ```
 //!
+//! # A unit test
+//!
+//! What a test of your own code looks like: call it with a fresh
+//! [`twin::Twin`] (no kernel, no unique names, no cleanup, any OS) and
+//! compare whole `Result`s. Copy it into your `tests/` or a
+//! `#[cfg(test)] mod tests`:
+//!
+//! ```
+//! use mqtwin::{Error, MessageQueue, Namespace, OpenOptions};
+//!
+//! /// Your code, generic over the backend: queues a job without waiting.
+//! fn submit<N: Namespace>(ns: &N, job: &[u8], urgent: bool) -> Result<(), Error> {
+//!     let q = ns.open("/jobs", &OpenOptions::write_only().create().capacity(2))?;
+//!     q.try_send(job, if urgent { 9 } else { 1 })
+//! }
+//!
+//! # /*
+//! #[test]
+//! # */
+//! fn urgent_jobs_go_first_and_a_full_queue_is_reported() {
+//!     let ns = mqtwin::twin::Twin::new();
+//!     assert_eq!(submit(&ns, b"tidy up", false), Ok(()));
+//!     assert_eq!(submit(&ns, b"page oncall", true), Ok(()));
+//!     assert_eq!(submit(&ns, b"one too many", false), Err(Error::WouldBlock));
+//!
+//!     let q = ns.open("/jobs", &OpenOptions::read_only()).unwrap();
+//!     assert_eq!(q.try_receive_vec(), Ok((b"page oncall".to_vec(), 9)));
+//!     assert_eq!(q.try_receive_vec(), Ok((b"tidy up".to_vec(), 1)));
+//!     assert_eq!(q.try_receive_vec(), Err(Error::WouldBlock));
+//! }
+//! # urgent_jobs_go_first_and_a_full_queue_is_reported();
+//! ```
+//!
+//! `examples/unit_test.rs` has more patterns: two users and permissions, a
+//! consumer blocked in `receive` without sleeps, virtual time.
+//!
 //! # Priorities and order
 //!
 //! Priorities are `0..=32767` (higher is more urgent). A receive takes the
@@ -75,7 +111,7 @@
 //! # Notification and readiness
 //!
 //! [`MessageQueue::notify`] registers for `mq_notify` in any of its three
-//! forms ([`Notify`]): none, a signal, or a callback on a new thread; the
+//! forms ([`Notify`]): none, a signal, or a callback on another thread; the
 //! exact Linux rules are in [`notify`]. [`MessageQueue::readiness`] and
 //! [`MessageQueue::wait_ready`] are `poll` on the queue. Both work on both
 //! backends.
@@ -150,10 +186,39 @@
 //! | `tokio` | off | `mqtwin::tokio`: async handles for both backends |
 //! | `testing` | off | `testing`: the operation model of the differential tests and fuzzers |
 //! | `arbitrary` | off | `testing` plus `arbitrary::Arbitrary` for its types |
+//! | `fuzzkit` | off | `mqtwin::fuzzkit`: fuzz your own protocol handler on a deterministic twin |
 //! | `remote` | off | `mqtwin::remote` (Unix): the twin server and the remote backend, one twin shared by several processes over a Unix socket |
 //!
 //! A binary can leave the choice to its user: [`from_env`] reads
 //! `MQTWIN=kernel|twin|remote:PATH`.
+//!
+//! # Coming from posixmq or nix::mqueue
+//!
+//! The calls are the same, with the message first and the priority second,
+//! a [`Received`] instead of a tuple, and names spelled out
+//! (the README has the whole table):
+//!
+//! ```
+//! use mqtwin::{MessageQueue, Namespace, OpenOptions, Received};
+//! let ns = mqtwin::twin::Twin::new(); // or mqtwin::posix::Kernel
+//!
+//! // posixmq: OpenOptions::readwrite().create_new().capacity(4).max_msg_len(64).open("/q")
+//! let q = ns.open("/q", &OpenOptions::read_write().create_new().capacity(4).max_msg_len(64))?;
+//! // posixmq: q.send(3, b"hi")            nix: mq_send(&q, b"hi", 3)
+//! q.send(b"hi", 3)?;
+//! // posixmq: let (priority, len) = q.recv(&mut buf)?
+//! let mut buf = [0; 64];
+//! let Received { len, priority } = q.receive(&mut buf)?;
+//! assert_eq!((&buf[..len], priority), (&b"hi"[..], 3));
+//! // posixmq: for (priority, msg) in q.iter()   (blocking; here items are Results)
+//! q.send(b"again", 1)?;
+//! for message in q.try_iter() {
+//!     assert_eq!(message?, (b"again".to_vec(), 1));
+//! }
+//! // posixmq: posixmq::remove_queue("/q")   nix: mq_unlink(c"/q")
+//! ns.unlink("/q")?;
+//! # Ok::<(), mqtwin::Error>(())
+//! ```
 //!
 //! # Differences from the C API
 //!

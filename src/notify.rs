@@ -49,7 +49,8 @@ pub enum Notify {
         /// The value delivered in `si_value`.
         value: usize,
     },
-    /// Run the callback once on a new thread (`SIGEV_THREAD`).
+    /// Run the callback once on another thread (`SIGEV_THREAD`): a new thread
+    /// on the twin, one of a pool of at most 8 on the kernel backend (Y19).
     Thread(Box<dyn FnOnce() + Send + 'static>),
 }
 

@@ -169,7 +169,8 @@ pub trait MessageQueue: Send + Sync {
     /// once, and is removed when that process closes any handle to the queue.
     /// See [`crate::notify`] for the exact rules.
     ///
-    /// A [`Notify::Thread`] callback runs once, on a new thread, if the
+    /// A [`Notify::Thread`] callback runs once, on another thread (a pool of
+    /// at most 8 on the kernel backend, semantics Y19), if the
     /// notification fires — even if every handle is closed right after the
     /// send that fired it. If the registration is removed instead (cancel,
     /// or a close by this process), the callback is dropped without running.

@@ -26,6 +26,25 @@
 //! # }).unwrap();
 //! ```
 //!
+//! # Minimum Rust version
+//!
+//! mqtwin itself needs Rust 1.83 (`rust-version`), and accepts any tokio
+//! from 1.53.3 on. tokio 1.54 and later need Rust 1.85, so on an older
+//! toolchain a fresh `Cargo.lock` with the feature `tokio` fails to build
+//! with "package `tokio` cannot be built because it requires rustc 1.85".
+//! Either pin tokio to the last release that builds on 1.83:
+//!
+//! ```text
+//! cargo update -p tokio --precise 1.53.3
+//! ```
+//!
+//! or, on Rust 1.84 (where the MSRV-aware resolver is stable), let cargo
+//! pick versions your toolchain can build: `resolver = "3"` in the
+//! workspace, or `CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback cargo
+//! update` (the same as `resolver.incompatible-rust-versions = "fallback"`
+//! in `.cargo/config.toml`). On 1.83 only the pin works.
+//! Without the feature `tokio`, nothing here applies.
+//!
 //! # How an async call waits
 //!
 //! The same way on both backends: it makes a non-blocking attempt

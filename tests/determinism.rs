@@ -112,7 +112,7 @@ const VARYING: &[&str] = &[
 
 /// The seeds every case runs under (or `MQTWIN_SEED` alone).
 fn the_seeds() -> Vec<u64> {
-    seeds([0, 1, 2, 3, 7, 42, 2024, 0xdead_beef])
+    seeds([0, 1, 2, 3, 7, 42, 2024, 0xdead_beef]).collect()
 }
 
 /// Where `a` and `b` first differ, as a message.

@@ -1,5 +1,5 @@
 //! Replays the kept fuzz inputs on stable Rust, through the very functions
-//! the fuzz targets call: every file under `fuzz/regressions/<target>/` is
+//! the fuzz targets call: every file under `tests/regressions/<target>/` is
 //! fed to that target's entry point. A file that fails (panics, or hangs for
 //! more than ten seconds) names itself; a target whose directory is missing
 //! or holds no file fails too (a replay of nothing proves nothing), and so
@@ -27,15 +27,15 @@ use std::time::Duration;
 
 #[path = "../examples/protocol/mod.rs"]
 mod protocol;
-#[path = "../fuzz/src_shared/protocol_kit.rs"]
+#[path = "../examples/protocol/kit.rs"]
 mod protocol_kit;
 
 /// How long one input may run before it counts as a hang (the fuzzer runs
 /// with `-timeout=10` in `docs/fuzzing.md`).
 const HANG: Duration = Duration::from_secs(10);
 
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The files kept for `target`, in name order; names starting with `.` are
@@ -46,7 +46,7 @@ fn fuzz_dir() -> PathBuf {
 /// When the directory is missing, unreadable or holds no file: a replay
 /// of nothing would pass and prove nothing.
 fn regressions(target: &str) -> Vec<PathBuf> {
-    let dir = fuzz_dir().join("regressions").join(target);
+    let dir = manifest_dir().join("tests/regressions").join(target);
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(
             "{target}: no kept inputs: cannot read {}: {e}",
@@ -123,28 +123,48 @@ fn a_missing_directory_fails() {
     replay("no-such-target", |_| {});
 }
 
-/// Every fuzz target (`fuzz/fuzz_targets/<target>.rs`) has kept inputs
-/// (`echo_kit`'s are replayed by `tests/fuzzkit.rs`, `remote_frames`'s by
-/// `tests/remote_hostile.rs`, the others here), and
-/// every directory of kept inputs belongs to a target.
+/// The fuzz targets, each with a directory of kept inputs.
+const TARGETS: [&str; 5] = [
+    "echo_kit",
+    "protocol_kit",
+    "remote_frames",
+    "twin_ops",
+    "twin_vs_kernel",
+];
+
+/// Names of the entries of `dir` ending in `suffix`, without it, sorted;
+/// `None` when `dir` does not exist.
+fn names(dir: &Path, suffix: &str) -> Option<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        entries => entries.unwrap_or_else(|e| panic!("{}: {e}", dir.display())),
+    };
+    let mut v: Vec<String> = entries
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            Some(name.strip_suffix(suffix)?.to_owned())
+        })
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    v.sort();
+    Some(v)
+}
+
+/// Every fuzz target has kept inputs (`echo_kit`'s are replayed by
+/// `tests/fuzzkit.rs`, `remote_frames`'s by `tests/remote_hostile.rs`, the
+/// others here), and every directory of kept inputs belongs to a target. In the repository the targets are the files of
+/// `fuzz/fuzz_targets/`; the published package has no `fuzz/` (it is a
+/// package of its own), so there [`TARGETS`] alone is checked.
 #[test]
 fn every_target_has_kept_inputs() {
-    let names = |dir: &str, suffix: &str| -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(fuzz_dir().join(dir))
-            .unwrap_or_else(|e| panic!("fuzz/{dir}: {e}"))
-            .filter_map(|e| {
-                let name = e.ok()?.file_name().to_string_lossy().into_owned();
-                Some(name.strip_suffix(suffix)?.to_owned())
-            })
-            .filter(|n| !n.starts_with('.'))
-            .collect();
-        v.sort();
-        v
-    };
-    let targets = names("fuzz_targets", ".rs");
-    assert!(!targets.is_empty(), "no fuzz targets found");
-    assert_eq!(names("regressions", ""), targets);
-    for t in &targets {
+    let kept =
+        names(&manifest_dir().join("tests/regressions"), "").expect("tests/regressions/ exists");
+    assert_eq!(kept, TARGETS);
+    match names(&manifest_dir().join("fuzz/fuzz_targets"), ".rs") {
+        Some(targets) => assert_eq!(targets, TARGETS, "fuzz/fuzz_targets/ vs TARGETS"),
+        None => eprintln!("no fuzz/fuzz_targets/ (the published package): checked TARGETS only"),
+    }
+    for t in TARGETS {
         regressions(t);
     }
 }

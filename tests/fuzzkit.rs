@@ -215,7 +215,7 @@ fn a_model_error_a_panic_and_a_failing_handler_are_violations() {
 fn the_kept_libfuzzer_crash_replays() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/fuzz/regressions/echo_kit/planted-lost-reply"
+        "/tests/regressions/echo_kit/planted-lost-reply"
     );
     let v = kit(true).replay_file(path).unwrap_err();
     assert!(v.message.contains("client 0 blocked in receive"), "{v}");

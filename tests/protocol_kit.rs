@@ -1,13 +1,13 @@
 //! The key-value service of `examples/protocol/mod.rs` under
 //! `mqtwin::fuzzkit` (feature `fuzzkit`), through the `protocol_kit` fuzz
-//! target's own model (`fuzz/src_shared/protocol_kit.rs`): generated inputs
+//! target's own model (`examples/protocol/kit.rs`): generated inputs
 //! over every configuration pass and reach every path the model checks;
 //! planted server bugs are found and replay from their bytes; hand-written
 //! scenarios pin expiry and reconnection.
 
 #[path = "../examples/protocol/mod.rs"]
 mod protocol;
-#[path = "../fuzz/src_shared/protocol_kit.rs"]
+#[path = "../examples/protocol/kit.rs"]
 mod protocol_kit;
 
 #[path = "common/inputs.rs"]

@@ -369,9 +369,9 @@ fn built_fuzz_inputs_neither_crash_nor_hang_the_server() {
 #[test]
 fn kept_remote_frames_inputs_replay() {
     let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/remote_frames");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/remote_frames");
     let mut n = 0;
-    for entry in std::fs::read_dir(&dir).expect("fuzz/regressions/remote_frames") {
+    for entry in std::fs::read_dir(&dir).expect("tests/regressions/remote_frames") {
         let path = entry.unwrap().path();
         if path
             .file_name()

@@ -3,7 +3,7 @@
 //!
 //! Not an example of its own: `examples/protocol_server.rs` runs it (over a
 //! deterministic twin, or the kernel with `--kernel`), and the
-//! `protocol_kit` fuzz target (`fuzz/src_shared/protocol_kit.rs`, also run
+//! `protocol_kit` fuzz target (`examples/protocol/kit.rs`, also run
 //! by `tests/fuzzkit.rs`) fuzzes it with `mqtwin::fuzzkit`. Nothing here
 //! knows which backend it talks to.
 //!

@@ -97,8 +97,47 @@ impl Remote {
         Ok(Remote { client })
     }
 
-    /// This connection's pid in the twin (the `si_pid` that notification
-    /// signals fired by its sends carry).
+    /// Ends the call that `thread` of this process is blocked in on the
+    /// server, as a handled signal would on the kernel: the call returns
+    /// [`Error::Interrupted`] without taking a message or a slot, or with
+    /// `restart` (`SA_RESTART`) waits again behind the callers of its nice
+    /// value ([`Twin::interrupt`](crate::twin::Twin::interrupt) on the
+    /// server). A signal to a client thread does not do this by itself (the
+    /// call waits on a server thread); this is what libmqtwin does when its
+    /// caller's wait is interrupted.
+    ///
+    /// Returns `false` when `thread` is not waiting for a call of this
+    /// client, or its call is not blocked (not yet, or no longer).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] when the connection is lost.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use mqtwin::{Error, MessageQueue, Namespace, OpenOptions};
+    /// # use mqtwin::remote::{Remote, Server};
+    /// # let path = std::env::temp_dir().join(format!("mqtwin-int-{}.sock", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// # let server = Server::bind(&path, mqtwin::twin::Twin::new())?;
+    /// let client = Remote::connect(&path)?;
+    /// let q = client.open("/jobs", &OpenOptions::read_write().create())?;
+    /// std::thread::scope(|s| {
+    ///     let waiter = s.spawn(|| q.receive_vec());
+    ///     assert!(client.wait_blocked(1, Duration::from_secs(10)).unwrap());
+    ///     while !client.interrupt(waiter.thread().id(), false).unwrap() {}
+    ///     assert_eq!(waiter.join().unwrap(), Err(Error::Interrupted));
+    /// });
+    /// # drop(server);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn interrupt(&self, thread: std::thread::ThreadId, restart: bool) -> Result<bool, Error> {
+        self.client.interrupt(thread, restart)
+    }
+
+    /// This connection's pid in the twin. Notification signals fired by
+    /// its sends carry the process's real pid instead where the server
+    /// learns it from the socket (Linux, `SO_PEERCRED`), as the kernel's do.
     pub fn pid(&self) -> u32 {
         self.client.pid
     }

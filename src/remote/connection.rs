@@ -123,6 +123,9 @@ struct Shared {
 /// One connection to a server.
 pub(crate) struct Conn {
     writer: Mutex<UnixStream>,
+    /// The request each thread of this process is waiting for the answer
+    /// to (what [`interrupt`](Conn::interrupt) names).
+    calling: Mutex<HashMap<std::thread::ThreadId, u64>>,
     shared: Arc<Shared>,
     next_id: AtomicU64,
     next_token: AtomicU64,
@@ -192,6 +195,7 @@ impl Conn {
         });
         let conn = Arc::new(Conn {
             writer: Mutex::new(stream),
+            calling: Mutex::new(HashMap::new()),
             shared: Arc::clone(&shared),
             next_id: AtomicU64::new(1),
             next_token: AtomicU64::new(1),
@@ -230,6 +234,7 @@ impl Conn {
         }
         let slot = Arc::new(Slot::default());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let _calling = Calling::new(&self.calling, id);
         let mut reader = {
             let mut p = lock(&self.shared.pending);
             if let Some(e) = &p.dead {
@@ -264,6 +269,27 @@ impl Conn {
                     .wait()
                     .unwrap_or_else(|| Err(broken(errno::ECONNRESET, "lost")));
             }
+        }
+    }
+
+    /// Interrupts the call `thread` is waiting for, if the server has it
+    /// blocked in the twin (see [`Call::Interrupt`]); `false` when that
+    /// thread waits for no call, or its call is not blocked (not yet, or
+    /// no longer).
+    pub(crate) fn interrupt(
+        &self,
+        thread: std::thread::ThreadId,
+        restart: bool,
+    ) -> Result<bool, Error> {
+        let Some(request) = lock(&self.calling).get(&thread).copied() else {
+            return Ok(false);
+        };
+        match self.call(Call::Interrupt { request, restart })? {
+            Answer::Flag(hit) => Ok(hit),
+            other => Err(broken(
+                errno::EPROTO,
+                format!("the server answered an interrupt with {other:?}"),
+            )),
         }
     }
 
@@ -467,5 +493,32 @@ fn raise(info: &SignalInfo) {
         if let Ok(sig) = nix::sys::signal::Signal::try_from(info.signal) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), sig);
         }
+    }
+}
+
+/// Marks the calling thread as waiting for request `id` until dropped.
+struct Calling<'a> {
+    map: &'a Mutex<HashMap<std::thread::ThreadId, u64>>,
+    previous: Option<u64>,
+}
+
+impl<'a> Calling<'a> {
+    fn new(map: &'a Mutex<HashMap<std::thread::ThreadId, u64>>, id: u64) -> Self {
+        // A thread makes one call at a time, except a call made from a
+        // notification callback's drop while its own call reads the
+        // connection: the inner call is the one waiting, then the outer.
+        let previous = lock(map).insert(std::thread::current().id(), id);
+        Calling { map, previous }
+    }
+}
+
+impl Drop for Calling<'_> {
+    fn drop(&mut self) {
+        let me = std::thread::current().id();
+        let mut map = lock(self.map);
+        match self.previous {
+            Some(id) => map.insert(me, id),
+            None => map.remove(&me),
+        };
     }
 }

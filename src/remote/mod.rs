@@ -94,7 +94,8 @@
 //! - **Notification.** [`Notify::Signal`](crate::Notify::Signal): the
 //!   server sends an event; the client raises the signal in its own process
 //!   (Linux: `rt_sigqueueinfo` to itself with `si_code = SI_MESGQ`, the
-//!   sender's twin pid and uid, the value, before the sender's call
+//!   sender's real pid (from the server's `SO_PEERCRED`; its twin pid
+//!   where the server cannot learn it) and uid, the value, before the sender's call
 //!   returns when the sender is this process; elsewhere `kill`, without
 //!   the value). The client's event thread blocks every signal, so the
 //!   signal goes to one of the program's own threads.

@@ -10,6 +10,8 @@ use super::protocol::Hello;
 /// The identity the twin gives a connection.
 pub(crate) struct Peer {
     pub(crate) credentials: Credentials,
+    /// The process's real pid, when the socket tells it (Linux).
+    pub(crate) pid: Option<u32>,
 }
 
 /// The client's identity.
@@ -33,7 +35,10 @@ pub(crate) fn identify(stream: &UnixStream, hello: &Hello) -> std::io::Result<Pe
     if let Some(pid) = pid {
         if let Ok(c) = Credentials::of_process(pid) {
             if c.uid == uid && c.gid == gid {
-                return Ok(Peer { credentials: c });
+                return Ok(Peer {
+                    credentials: c,
+                    pid: Some(pid),
+                });
             }
         }
     }
@@ -48,6 +53,7 @@ pub(crate) fn identify(stream: &UnixStream, hello: &Hello) -> std::io::Result<Pe
             rlimit_msgqueue: hello.rlimit_msgqueue,
             ..base
         },
+        pid,
     })
 }
 

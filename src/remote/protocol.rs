@@ -25,7 +25,7 @@ use crate::options::{Attributes, OpenOptions};
 
 /// The protocol version this build speaks. A client and a server of
 /// different versions refuse each other with [`Error::Remote`] (`EPROTO`).
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The first bytes of every [`Hello`], so that a stray connection (another
 /// program, garbage) is told apart from an old client at once.
@@ -221,6 +221,17 @@ pub enum Call {
     },
     /// A control call on the whole twin.
     Control(Control),
+    /// Ends this connection's call `request` if it is blocked in the twin,
+    /// as a handled signal does ([`Twin::interrupt`](crate::twin::Twin::interrupt)):
+    /// [`Answer::Flag`], `true` when it was blocked and now ends with
+    /// [`Error::Interrupted`](crate::Error::Interrupted) (or, with
+    /// `restart`, waits again behind its peers).
+    Interrupt {
+        /// The id of the request to interrupt.
+        request: u64,
+        /// `SA_RESTART`: the call waits again instead of failing.
+        restart: bool,
+    },
 }
 
 /// Calls on the hosted twin itself, for tests and `mqtwin ctl`.

@@ -90,6 +90,8 @@ struct Shared {
     live: Arc<AtomicUsize>,
     conns: Mutex<Vec<std::sync::Weak<Conn>>>,
     stop: Arc<StopRequest>,
+    /// Twin pid → real pid of every connection whose real pid is known.
+    pids: Arc<conn::Pids>,
 }
 
 /// The twin server: hosts one [`Twin`] for every process that connects to
@@ -163,6 +165,7 @@ impl Server {
             stopping: AtomicBool::new(false),
             live: Arc::new(AtomicUsize::new(0)),
             conns: Mutex::new(Vec::new()),
+            pids: Arc::default(),
             stop: Arc::default(),
         });
         let s = Arc::clone(&shared);
@@ -353,6 +356,8 @@ fn handshake(shared: &Shared, mut stream: UnixStream) -> Handshake {
     let conn = Conn::new(
         &shared.twin,
         peer.credentials,
+        peer.pid,
+        Arc::clone(&shared.pids),
         stream,
         Arc::clone(&shared.pool),
         shared.config.max_calls_per_connection,

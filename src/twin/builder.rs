@@ -171,7 +171,7 @@ impl TwinBuilder {
         let deterministic = match (&replay, self.deterministic) {
             (Some(s), _) => Some((s.seed, s.strategy)),
             (None, Some((seed, strategy))) => {
-                Some((super::sim::env_seed().unwrap_or(seed), strategy))
+                Some((super::seeds::env_seed().unwrap_or(seed), strategy))
             }
             (None, None) => None,
         };

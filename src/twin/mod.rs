@@ -36,6 +36,7 @@ mod identity;
 mod process;
 mod queue;
 mod sched;
+mod seeds;
 mod shared;
 mod sim;
 mod trace;
@@ -57,7 +58,8 @@ pub use fault::{FaultPlan, FaultSite};
 pub use handle::Queue;
 pub use identity::{Capabilities, Credentials};
 pub use sched::{set_thread_nice, thread_nice, NICE_MAX, NICE_MIN};
-pub use sim::{seeds, JoinHandle, Schedule, Sim, SimError, Strategy};
+pub use seeds::{seeds, Seeds};
+pub use sim::{JoinHandle, Schedule, Sim, SimError, Strategy};
 pub use trace::TraceEvent;
 
 use clock::Clock;

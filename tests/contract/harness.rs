@@ -72,10 +72,65 @@ pub fn skip_if_unprivileged(test: &str, body: impl FnOnce()) {
                 use std::io::Write;
                 let line = format!("skipped (kernel): {test}: {}\n", skip.0);
                 let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                count_skip();
             }
             Err(other) => std::panic::resume_unwind(other),
         }
     }
+}
+
+/// Kernel tests of this binary that [`skip_if_unprivileged`] skipped.
+static SKIPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a skipped test; the first one arranges for [`print_skip_summary`]
+/// to run when the binary exits, after libtest's own summary (which counts
+/// a skipped test as passed).
+fn count_skip() {
+    static SUMMARY: std::sync::Once = std::sync::Once::new();
+    SKIPPED.fetch_add(1, Ordering::Relaxed);
+    SUMMARY.call_once(|| {
+        // SAFETY: `print_skip_summary` is an `extern "C" fn()` that never
+        // unwinds (it only formats and writes, ignoring errors) and touches
+        // only a static, so running it during `exit` is sound.
+        #[cfg(unix)]
+        unsafe {
+            libc_atexit(print_skip_summary)
+        };
+    });
+}
+
+#[cfg(unix)]
+extern "C" {
+    #[link_name = "atexit"]
+    fn libc_atexit(f: extern "C" fn()) -> std::os::raw::c_int;
+}
+
+/// One line per test binary: how many kernel tests were skipped, e.g.
+/// `kernel tests skipped in contract: 37 (named above, "skipped (kernel): ...";
+/// libtest counted them as passed)`.
+extern "C" fn print_skip_summary() {
+    use std::io::Write;
+    let n = SKIPPED.load(Ordering::Relaxed);
+    let binary = std::env::args()
+        .next()
+        .and_then(|a| {
+            let base = std::path::Path::new(&a)
+                .file_name()?
+                .to_string_lossy()
+                .into_owned();
+            // Cargo names test binaries `<target>-<hash>`.
+            Some(match base.rsplit_once('-') {
+                Some((target, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    target.to_owned()
+                }
+                _ => base,
+            })
+        })
+        .unwrap_or_else(|| "this binary".to_owned());
+    let line = format!(
+        "kernel tests skipped in {binary}: {n} (named above, \"skipped (kernel): ...\"; libtest counted them as passed)\n"
+    );
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// A capability the test's own process (not a child) must have.

@@ -45,7 +45,13 @@ impl RemoteHarness {
 
 impl Caller for Remote {
     fn self_pid(&self) -> u32 {
-        self.pid()
+        // Notification signals carry the sender's real pid where the
+        // server learns it from the socket (Linux), its twin pid elsewhere.
+        if cfg!(target_os = "linux") {
+            std::process::id()
+        } else {
+            self.pid()
+        }
     }
     fn self_uid(&self) -> u32 {
         // SAFETY: no preconditions.

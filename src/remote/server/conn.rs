@@ -58,12 +58,23 @@ pub(crate) struct Conn {
     live: Arc<std::sync::atomic::AtomicUsize>,
     /// This connection, for the notification callbacks it hands the twin.
     me: Weak<Conn>,
+    /// The server's twin pid → real pid map (this connection's entry goes
+    /// when it finishes).
+    pids: Arc<Pids>,
 }
 
+/// Twin pid → real pid of the connected processes whose real pid the
+/// socket told (`SO_PEERCRED`), so notification signals carry the sender's
+/// real pid.
+pub(crate) type Pids = Mutex<HashMap<u32, u32>>;
+
 impl Conn {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         root: &Twin,
         credentials: twin::Credentials,
+        real_pid: Option<u32>,
+        pids: Arc<Pids>,
         stream: UnixStream,
         pool: Arc<Pool>,
         max_inflight: usize,
@@ -72,15 +83,25 @@ impl Conn {
     ) -> Arc<Conn> {
         Arc::new_cyclic(|weak: &Weak<Conn>| {
             let me = weak.clone();
+            let sink_pids = Arc::clone(&pids);
             let twin = root.process_with_sink(
                 credentials,
-                crate::twin::SignalSink(Box::new(move |info| {
+                crate::twin::SignalSink(Box::new(move |mut info| {
+                    // `si_pid` is the sending process's real pid, as the
+                    // kernel gives it, when the server knows it.
+                    if let Some(real) = lock(&sink_pids).get(&info.pid) {
+                        info.pid = *real;
+                    }
                     if let Some(c) = me.upgrade() {
                         c.event(Event::Signal(info));
                     }
                 })),
             );
+            if let Some(real) = real_pid {
+                lock(&pids).insert(twin.pid(), real);
+            }
             Conn {
+                pids,
                 twin,
                 root: root.clone(),
                 stream,
@@ -419,6 +440,16 @@ impl Conn {
                     notify_owner: q.notify_owner(),
                 }))
             }
+            Call::Interrupt { request, restart } => {
+                // Under the lock: the call cannot finish and its thread take
+                // another call in between (see `inflight`).
+                let inflight = lock(&self.inflight);
+                let hit = match inflight.get(&request) {
+                    Some(thread) => self.twin.interrupt(*thread, restart),
+                    None => false,
+                };
+                Ok(Answer::Flag(hit))
+            }
             Call::Control(c) => super::control::run(
                 &self.root,
                 c,
@@ -460,6 +491,7 @@ impl Conn {
         }
         let handles = std::mem::take(&mut *lock(&self.handles));
         drop(handles);
+        lock(&self.pids).remove(&self.twin.pid());
         self.live.fetch_sub(1, Ordering::SeqCst);
     }
 }
