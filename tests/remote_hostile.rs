@@ -424,3 +424,30 @@ fn a_forked_child_cannot_use_or_close_the_parents_connection() {
     q.send(b"parent", 1).unwrap();
     assert_eq!(q.receive_vec(), Ok((b"parent".to_vec(), 1)));
 }
+
+/// A message longer than a frame can hold gets the twin's error for a
+/// message over the queue's size, in the twin's order, without a frame.
+#[test]
+fn a_message_longer_than_a_frame_is_too_long_not_a_protocol_error() {
+    let server = server(ServerConfig::default());
+    let ns = Remote::connect(server.path()).unwrap();
+    let q = ns
+        .open("/huge", &OpenOptions::read_write().create())
+        .unwrap();
+    let huge = vec![0u8; protocol::MAX_FRAME + 1];
+    assert_eq!(
+        q.send(&huge, 0),
+        Err(Error::MessageTooLong {
+            len: huge.len(),
+            limit: 8192
+        })
+    );
+    assert_eq!(
+        q.send(&huge, 40_000),
+        Err(Error::InvalidPriority { priority: 40_000 })
+    );
+    let ro = ns.open("/huge", &OpenOptions::read_only()).unwrap();
+    assert_eq!(ro.send(&huge, 0), Err(Error::NotWritable));
+    // And the connection is fine.
+    q.send(b"small", 0).unwrap();
+}

@@ -413,6 +413,19 @@ impl MessageQueue for RemoteQueue {
         priority: u32,
         deadline_at: Option<SystemTime>,
     ) -> Result<(), Error> {
+        if msg.len() > protocol::MAX_FRAME - 1024 {
+            // Longer than any queue's message size, and than a frame: the
+            // twin's own checks, in its order, without sending it.
+            crate::deadline::validate(deadline_at)?;
+            crate::deadline::check_priority(priority)?;
+            if !self.access.can_write() {
+                return Err(Error::NotWritable);
+            }
+            return Err(Error::MessageTooLong {
+                len: msg.len(),
+                limit: self.max_msg_len,
+            });
+        }
         self.done(Call::Send {
             handle: self.handle,
             msg: msg.to_vec(),

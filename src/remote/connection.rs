@@ -131,6 +131,8 @@ pub(crate) struct Conn {
     next_token: AtomicU64,
     pub(crate) pid: u32,
     pub(crate) virtual_time: bool,
+    /// The event thread, joined when the connection is dropped.
+    events: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The real process that connected. A forked child shares the socket
     /// but is another process of the twin only if it connects itself: its
     /// calls through this connection fail, and its drop leaves the socket
@@ -152,6 +154,21 @@ impl Drop for Conn {
             .get_or_insert_with(|| broken(errno::ECONNRESET, "the client was dropped"));
         drop(p);
         self.shared.idle.notify_all();
+        // Wait (briefly) for the event thread, so that a dropped client
+        // leaves no thread behind; not from that thread itself (a callback
+        // it drops may hold the last handle).
+        let events = lock(&self.events).take();
+        if let Some(h) = events {
+            if h.thread().id() != std::thread::current().id() {
+                let start = Instant::now();
+                while !h.is_finished() && start.elapsed() < Duration::from_secs(1) {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                if h.is_finished() {
+                    let _ = h.join();
+                }
+            }
+        }
     }
 }
 
@@ -185,11 +202,13 @@ impl Conn {
             pid,
             virtual_time,
             owner: std::process::id(),
+            events: Mutex::new(None),
         });
-        std::thread::Builder::new()
+        let events = std::thread::Builder::new()
             .name("mqtwin-remote-events".into())
             .spawn(move || event_thread(&shared))
             .map_err(|e| broken(errno::EAGAIN, format!("cannot start the event thread: {e}")))?;
+        *lock(&conn.events) = Some(events);
         Ok(conn)
     }
 

@@ -56,9 +56,11 @@ pub(crate) struct World {
     blocked: Arc<Mutex<Blocked>>,
     blocked_changed: Condvar,
     /// The fault plan, if any; `faults_on` says whether there is one, so
-    /// that a twin without a plan takes no lock for it.
+    /// that a twin without a plan takes no lock for it. (A std atomic even
+    /// under loom: the plan is no synchronisation between callers, and the
+    /// loom models run without one.)
     faults: Mutex<Option<Faults>>,
-    faults_on: crate::sync::AtomicBool,
+    faults_on: std::sync::atomic::AtomicBool,
     trace: Option<Mutex<Vec<TraceEvent>>>,
     next_pid: Mutex<u32>,
     /// What tests keep in the namespace (`Twin::shared`).
@@ -77,7 +79,7 @@ impl World {
         World {
             sim,
             clock,
-            faults_on: crate::sync::AtomicBool::new(faults.is_some()),
+            faults_on: std::sync::atomic::AtomicBool::new(faults.is_some()),
             faults: Mutex::new(faults.map(Faults::new)),
             trace: trace.then(|| Mutex::new(Vec::new())),
             next_pid: Mutex::new(100),
@@ -125,7 +127,7 @@ impl World {
 
     /// Rolls the fault plan for `site`; `Err` is the injected fault.
     pub(crate) fn fault(&self, site: FaultSite, creating: bool) -> Result<(), Error> {
-        if !self.faults_on.load(crate::sync::Ordering::Acquire) {
+        if !self.faults_on.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }
         match &mut *self.faults.lock() {
@@ -140,7 +142,7 @@ impl World {
         let mut f = self.faults.lock();
         *f = plan.map(Faults::new);
         self.faults_on
-            .store(f.is_some(), crate::sync::Ordering::Release);
+            .store(f.is_some(), std::sync::atomic::Ordering::Release);
     }
 
     /// Faults injected so far, and the plan.
@@ -202,7 +204,7 @@ impl World {
         // An injected fault strikes where the kernel would fail: EMFILE
         // (descriptor) and ENOMEM first, ENOSPC at the queues_max check,
         // ENFILE last (from `dentry_open`, after a new queue was created).
-        let fault = if self.faults_on.load(crate::sync::Ordering::Acquire) {
+        let fault = if self.faults_on.load(std::sync::atomic::Ordering::Acquire) {
             match &mut *self.faults.lock() {
                 Some(f) => f.roll(FaultSite::Open, !exists && opts.is_create()),
                 None => None,

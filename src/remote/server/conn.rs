@@ -206,8 +206,14 @@ impl Conn {
             return Some(stream);
         }
         if !self.may_block(&call) {
+            // A stop is asked for once its answer is out: the server's
+            // owner may end this connection at once.
+            let stop = matches!(call, Call::Control(Control::Stop));
             let r = self.run(call);
             self.reply(id, r);
+            if stop {
+                self.stop.request();
+            }
             return Some(stream);
         }
         if let Err(e) = self.enter(id) {
@@ -448,7 +454,6 @@ impl Conn {
                 &self.root,
                 c,
                 &super::control::Caller {
-                    stop: &|| self.stop.request(),
                     closed: &|| self.closed.load(Ordering::Acquire),
                 },
             ),

@@ -21,8 +21,6 @@ const SLICE: Duration = Duration::from_millis(50);
 
 /// What a control call needs from its connection.
 pub(crate) struct Caller<'a> {
-    /// Asks the server's owner to stop.
-    pub(crate) stop: &'a dyn Fn(),
     /// Whether the connection has ended.
     pub(crate) closed: &'a dyn Fn() -> bool,
 }
@@ -65,9 +63,8 @@ pub(crate) fn run(twin: &Twin, c: Control, caller: &Caller<'_>) -> Result<Answer
             twin.set_fault_plan(plan);
             Ok(Answer::Done)
         }
-        Control::Stop => {
-            (caller.stop)();
-            Ok(Answer::Done)
-        }
+        // The connection asks the server's owner to stop once this answer
+        // is written (`Conn::serve_one`).
+        Control::Stop => Ok(Answer::Done),
     }
 }
