@@ -7,6 +7,10 @@
 //! - `mpsc`: four producers, one consumer, capacity 10, blocking calls (per message);
 //! - `virtual_timeout`: a timed receive that expires under virtual time.
 //!
+//! `pair` and `pingpong` also have a `remote` column (feature `remote`): a
+//! twin [`Server`](mqtwin::remote::Server) in this process and clients on
+//! its Unix socket, one connection per thread as two processes would have.
+//!
 //! See `docs/performance.md` for the figures and how to reproduce them.
 
 // `criterion_group!` generates an undocumented `pub fn`.
@@ -53,6 +57,24 @@ fn pair(c: &mut Criterion) {
                 raw.send(black_box(&MSG), 1, &common::EPOCH);
                 black_box(raw.receive(&mut buf, &common::EPOCH));
             })
+        });
+    }
+
+    #[cfg(all(unix, feature = "remote"))]
+    {
+        let (_server, client) = remote::serve("pair");
+        let q = client.open("/bench", &common::small_queue()).unwrap();
+        g.bench_function("remote", |b| {
+            b.iter(|| {
+                q.try_send(black_box(&MSG), 1).unwrap();
+                black_box(q.try_receive(&mut buf).unwrap());
+            })
+        });
+        // The floor under `remote`: two bare round trips of 64 bytes over
+        // a Unix socket to an echo thread (what two remote calls cost
+        // before any protocol, twin or thread hand-off of this crate).
+        g.bench_function("unix-socket-floor", |b| {
+            b.iter_custom(|iters| remote::socket_round_trips(2 * iters))
         });
     }
 
@@ -190,6 +212,29 @@ fn pingpong(c: &mut Criterion) {
         });
     }
 
+    #[cfg(all(unix, feature = "remote"))]
+    {
+        let (server, pinger) = remote::serve("pingpong");
+        let echoer = mqtwin::remote::Remote::connect(server.path()).unwrap();
+        let (a, b) = (
+            pinger.open("/ping", &common::small_queue()).unwrap(),
+            pinger.open("/pong", &common::small_queue()).unwrap(),
+        );
+        let rw = mqtwin::OpenOptions::read_write();
+        let (a2, b2) = (
+            echoer.open("/ping", &rw).unwrap(),
+            echoer.open("/pong", &rw).unwrap(),
+        );
+        g.bench_function("remote", |bench| {
+            bench.iter_custom(|n| {
+                thread::scope(|s| {
+                    s.spawn(|| common::echo(&a2, &b2, n));
+                    common::ping(&a, &b, n)
+                })
+            })
+        });
+    }
+
     let (ping_tx, ping_rx) = bounded::<[u8; MSG_LEN]>(CAPACITY);
     let (pong_tx, pong_rx) = bounded::<[u8; MSG_LEN]>(CAPACITY);
     g.bench_function("crossbeam", |bench| {
@@ -313,6 +358,44 @@ fn virtual_timeout(c: &mut Criterion) {
         b.iter_custom(|iters| common::virtual_timeouts(&ns, &clock, &q, iters))
     });
     g.finish();
+}
+
+#[cfg(all(unix, feature = "remote"))]
+mod remote {
+    use mqtwin::remote::{Remote, Server};
+    use mqtwin::twin::Twin;
+
+    /// `n` round trips of 64 bytes to an echo thread over a socket pair.
+    pub fn socket_round_trips(n: u64) -> std::time::Duration {
+        use std::io::{Read, Write};
+        let (mut a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let mut buf = [0u8; 64];
+                for _ in 0..n {
+                    b.read_exact(&mut buf).unwrap();
+                    b.write_all(&buf).unwrap();
+                }
+            });
+            let mut buf = [0u8; 64];
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                a.write_all(&buf).unwrap();
+                a.read_exact(&mut buf).unwrap();
+            }
+            start.elapsed()
+        })
+    }
+
+    /// A server on a fresh socket and one client of it.
+    pub fn serve(tag: &str) -> (Server, Remote) {
+        let path =
+            std::env::temp_dir().join(format!("mqtwin-bench-{tag}-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let server = Server::bind(&path, Twin::new()).expect("bind the bench server");
+        let client = Remote::connect(&path).expect("connect");
+        (server, client)
+    }
 }
 
 criterion_group! {

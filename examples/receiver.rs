@@ -2,8 +2,8 @@
 //! prints them: the receiver half of the classic hello pair.
 //!
 //! The logic lives in `examples/hello/mod.rs`, generic over
-//! [`mqtwin::Namespace`]; here it runs against the Linux kernel
-//! (`mqtwin::posix::Kernel`). `twin_demo` runs the very same code on the
+//! [`mqtwin::Namespace`]; here it runs against the backend `MQTWIN` names
+//! (by default the Linux kernel, `mqtwin::posix::Kernel`). `twin_demo` runs the very same code on the
 //! in-memory twin.
 //!
 //! ```text
@@ -18,23 +18,31 @@
 //! (default 60000; `0` waits forever), and unlinks the queue then too. Run
 //! with `--help` for all options.
 //!
-//! Needs Linux (the `posix` feature, on by default). On other systems this
-//! example still compiles, but only says so and exits with status 1: try
-//! `cargo run --example twin_demo` instead.
+//! The backend comes from `MQTWIN` ([`mqtwin::from_env`]): the kernel by
+//! default on Linux; `MQTWIN=remote:PATH` shares one `mqtwin serve --socket
+//! PATH` with the sender, on macOS too (see `sender.rs`).
 
 #[path = "hello/mod.rs"]
 mod hello;
 
 use std::process::ExitCode;
 
-#[cfg(all(target_os = "linux", feature = "posix"))]
 fn main() -> ExitCode {
     let config = hello::Config::from_env_or_exit(
         "receiver",
         "Receives \"Hello, World : N\" messages from a POSIX message queue, then unlinks it.",
         hello::Config::default(),
     );
-    match hello::run_receiver(&mqtwin::posix::Kernel, &config) {
+    // The backend from MQTWIN: the kernel by default on Linux, a twin
+    // elsewhere, or remote:PATH for a `mqtwin serve` shared with the other side.
+    let ns = match mqtwin::from_env() {
+        Ok(ns) => ns,
+        Err(e) => {
+            eprintln!("receiver: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match hello::run_receiver(&ns, &config) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e @ mqtwin::Error::TimedOut) => {
             eprintln!("receiver: {e} (not all messages arrived in time: is the sender running?)");
@@ -45,13 +53,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-#[cfg(not(all(target_os = "linux", feature = "posix")))]
-fn main() -> ExitCode {
-    eprintln!(
-        "receiver: the kernel backend (mqtwin::posix) needs Linux with the `posix` feature.\n\
-         Try the same code on the in-memory twin: cargo run --example twin_demo"
-    );
-    ExitCode::FAILURE
 }

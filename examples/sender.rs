@@ -2,8 +2,8 @@
 //! one second apart: the sender half of the classic hello pair.
 //!
 //! The logic lives in `examples/hello/mod.rs`, generic over
-//! [`mqtwin::Namespace`]; here it runs against the Linux kernel
-//! (`mqtwin::posix::Kernel`). `twin_demo` runs the very same code on the
+//! [`mqtwin::Namespace`]; here it runs against the backend `MQTWIN` names
+//! (by default the Linux kernel, `mqtwin::posix::Kernel`). `twin_demo` runs the very same code on the
 //! in-memory twin.
 //!
 //! Start the receiver first (or not: the queue is created by whichever side
@@ -19,23 +19,38 @@
 //! came stays until a receiver runs, or until `mq_unlink`). Run with `--help` for the options (`--queue`,
 //! `--count`, `--interval-ms`, `--priority`, `--timeout-ms`).
 //!
-//! Needs Linux (the `posix` feature, on by default). On other systems this
-//! example still compiles, but only says so and exits with status 1: try
-//! `cargo run --example twin_demo` instead.
+//! The backend comes from `MQTWIN` ([`mqtwin::from_env`]): the kernel by
+//! default on Linux; `MQTWIN=remote:PATH` runs the pair as two processes
+//! over one `mqtwin serve --socket PATH` (on macOS too, which has no kernel
+//! queues):
+//!
+//! ```text
+//! mqtwin serve --socket /tmp/mq.sock &
+//! MQTWIN=remote:/tmp/mq.sock cargo run --features remote --example receiver &
+//! MQTWIN=remote:/tmp/mq.sock cargo run --features remote --example sender -- --interval-ms 200
+//! ```
 
 #[path = "hello/mod.rs"]
 mod hello;
 
 use std::process::ExitCode;
 
-#[cfg(all(target_os = "linux", feature = "posix"))]
 fn main() -> ExitCode {
     let config = hello::Config::from_env_or_exit(
         "sender",
         "Sends \"Hello, World : N\" messages over a POSIX message queue.",
         hello::Config::default(),
     );
-    match hello::run_sender(&mqtwin::posix::Kernel, &config) {
+    // The backend from MQTWIN: the kernel by default on Linux, a twin
+    // elsewhere, or remote:PATH for a `mqtwin serve` shared with the other side.
+    let ns = match mqtwin::from_env() {
+        Ok(ns) => ns,
+        Err(e) => {
+            eprintln!("sender: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match hello::run_sender(&ns, &config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ mqtwin::Error::TimedOut) => {
             eprintln!("sender: {e} (the queue stayed full: is a receiver running?)");
@@ -46,13 +61,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-#[cfg(not(all(target_os = "linux", feature = "posix")))]
-fn main() -> ExitCode {
-    eprintln!(
-        "sender: the kernel backend (mqtwin::posix) needs Linux with the `posix` feature.\n\
-         Try the same code on the in-memory twin: cargo run --example twin_demo"
-    );
-    ExitCode::FAILURE
 }

@@ -105,6 +105,36 @@ pub fn latest() -> SystemTime {
     })
 }
 
+/// A C `struct timespec` deadline (`abs_timeout` of `mq_timedsend` and
+/// `mq_timedreceive`) as a [`SystemTime`], by the kernel's rule
+/// (`timespec64_valid`): `tv_sec < 0` or `tv_nsec` outside
+/// `0..=999_999_999` is [`Error::InvalidDeadline`] (`EINVAL`), a check the
+/// kernel makes before any other, also when the call would not wait.
+/// Seconds past what a `SystemTime` holds saturate at [`latest`].
+/// For C bindings such as libmqtwin (`capi/`).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use mqtwin::{deadline::from_timespec, Error};
+/// assert_eq!(from_timespec(1, 5), Ok(UNIX_EPOCH + Duration::new(1, 5)));
+/// assert_eq!(from_timespec(0, 1_000_000_000), Err(Error::InvalidDeadline));
+/// assert_eq!(from_timespec(-1, 0), Err(Error::InvalidDeadline));
+/// assert_eq!(from_timespec(0, -1), Err(Error::InvalidDeadline));
+/// ```
+///
+/// # Errors
+///
+/// [`Error::InvalidDeadline`] for a timespec the kernel calls invalid.
+pub fn from_timespec(sec: i64, nsec: i64) -> Result<SystemTime, Error> {
+    let (Ok(sec), Ok(nsec)) = (u64::try_from(sec), u32::try_from(nsec)) else {
+        return Err(Error::InvalidDeadline);
+    };
+    if nsec > 999_999_999 {
+        return Err(Error::InvalidDeadline);
+    }
+    Ok(saturating_add(UNIX_EPOCH, Duration::new(sec, nsec)))
+}
+
 /// The deadline a non-blocking attempt uses: the epoch, always in the past and
 /// always valid, so a call that would wait fails at once with `ETIMEDOUT`.
 pub(crate) const IMMEDIATE: SystemTime = UNIX_EPOCH;
@@ -136,5 +166,18 @@ mod tests {
             check_priority(32768),
             Err(Error::InvalidPriority { priority: 32768 })
         );
+    }
+
+    #[test]
+    fn c_timespecs_follow_the_kernel_rule() {
+        assert_eq!(from_timespec(0, 0), Ok(UNIX_EPOCH));
+        assert_eq!(
+            from_timespec(0, 999_999_999),
+            Ok(UNIX_EPOCH + Duration::from_nanos(999_999_999))
+        );
+        assert!(from_timespec(i64::MAX, 999_999_999).is_ok());
+        for (sec, nsec) in [(0, 1_000_000_000), (-1, 0), (0, -1), (i64::MIN, i64::MAX)] {
+            assert_eq!(from_timespec(sec, nsec), Err(Error::InvalidDeadline));
+        }
     }
 }

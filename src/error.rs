@@ -26,6 +26,8 @@
 //! | [`Busy`](Error::Busy) | `EBUSY` | a notification is already registered |
 //! | [`InvalidSignal`](Error::InvalidSignal) | `EINVAL` | notification signal outside `0..=64` |
 //! | [`OutOfMemory`](Error::OutOfMemory) | `ENOMEM` | kernel allocation failure (or injected) |
+//! | [`Remote`](Error::Remote) | `ENOENT`, `ECONNREFUSED`, `EPROTO`, `ECONNRESET`, `EAGAIN`, … | the remote backend's server is unreachable, of another protocol version, gone, or at a limit |
+//! | [`Backend`](Error::Backend) | `EINVAL` | [`from_env`](crate::from_env): a backend that cannot be made here |
 //! | [`Os`](Error::Os) | any other | an errno this crate has no better word for |
 
 use std::fmt;
@@ -42,6 +44,7 @@ use crate::limits::AttributeLimit;
 /// assert_eq!(err.errno(), libc_einval());
 /// # fn libc_einval() -> i32 { 22 }
 /// ```
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NameProblem {
@@ -84,21 +87,15 @@ impl fmt::Display for NameProblem {
     }
 }
 
-/// Names longer than this many bytes are shortened in error messages.
-const SHOWN_NAME_BYTES: usize = 40;
-
 /// A name as error messages show it: quoted, and when longer than 40 bytes
 /// cut to its first 40 (at a character boundary) followed by its length,
-/// e.g. `"/aaaa…aaaa"…(300 bytes)`. The error's `name` field keeps it whole.
+/// e.g. `"/aaaa…aaaa"…(300 bytes)` ([`crate::name::shortened`]). The
+/// error's `name` field keeps it whole.
 fn shown(name: &str) -> String {
-    if name.len() <= SHOWN_NAME_BYTES {
-        return format!("{name:?}");
+    match crate::name::shortened(name) {
+        (head, Some(len)) => format!("{head:?}…({len} bytes)"),
+        (head, None) => format!("{head:?}"),
     }
-    let mut end = SHOWN_NAME_BYTES;
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{:?}…({} bytes)", &name[..end], name.len())
 }
 
 /// The error of every fallible call in this crate, on both backends.
@@ -112,6 +109,7 @@ fn shown(name: &str) -> String {
 /// assert_eq!(e.to_string(), "message of 9000 bytes exceeds the queue's 8192-byte limit");
 /// assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::InvalidInput);
 /// ```
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -244,6 +242,30 @@ pub enum Error {
     /// The kernel could not allocate memory (`ENOMEM`).
     #[error("out of kernel memory")]
     OutOfMemory,
+    /// The remote backend ([`mqtwin::remote`](crate#portability), feature
+    /// `remote`) could not talk to its twin server: the socket is missing or
+    /// refuses connections, the server speaks another protocol version, or
+    /// the connection was lost (the server stopped, or a frame was refused).
+    /// `errno` is the closest `errno` (`ENOENT`, `ECONNREFUSED`, `EPROTO`,
+    /// `ECONNRESET`, …); `message` says what happened.
+    #[error("mqtwin server: {message}")]
+    Remote {
+        /// The closest `errno`.
+        errno: i32,
+        /// What went wrong, for people.
+        message: String,
+    },
+    /// [`from_env`](crate::from_env) or [`backend`](crate::backend) was
+    /// given a backend it cannot make (`EINVAL`): an unknown name, the
+    /// kernel where it does not exist, or `remote:` without the `remote`
+    /// feature or without a path.
+    #[error("cannot use the message-queue backend {spec:?}: {problem}")]
+    Backend {
+        /// What was asked for (the value of `MQTWIN`).
+        spec: String,
+        /// Why it cannot be had.
+        problem: String,
+    },
     /// Any other errno.
     #[error("message queue operation failed with errno {errno} ({})", io::Error::from_raw_os_error(*.errno))]
     Os {
@@ -275,9 +297,9 @@ impl Error {
             Error::TimedOut => errno::ETIMEDOUT,
             Error::Interrupted => errno::EINTR,
             Error::Busy => errno::EBUSY,
-            Error::InvalidSignal { .. } => errno::EINVAL,
+            Error::InvalidSignal { .. } | Error::Backend { .. } => errno::EINVAL,
             Error::OutOfMemory => errno::ENOMEM,
-            Error::Os { errno } => *errno,
+            Error::Remote { errno, .. } | Error::Os { errno } => *errno,
         }
     }
 
@@ -306,9 +328,11 @@ impl Error {
             Error::TimedOut => K::TimedOut,
             Error::Interrupted => K::Interrupted,
             Error::Busy => K::ResourceBusy,
-            Error::InvalidSignal { .. } => K::InvalidInput,
+            Error::InvalidSignal { .. } | Error::Backend { .. } => K::InvalidInput,
             Error::OutOfMemory => K::OutOfMemory,
-            Error::Os { errno } => io::Error::from_raw_os_error(*errno).kind(),
+            Error::Remote { errno, .. } | Error::Os { errno } => {
+                io::Error::from_raw_os_error(*errno).kind()
+            }
         }
     }
 }
@@ -355,6 +379,16 @@ pub mod errno {
     pub const EMSGSIZE: i32 = 90;
     /// Connection timed out.
     pub const ETIMEDOUT: i32 = 110;
+    /// Broken pipe.
+    pub const EPIPE: i32 = 32;
+    /// Resource deadlock avoided.
+    pub const EDEADLK: i32 = 35;
+    /// Protocol error.
+    pub const EPROTO: i32 = 71;
+    /// Connection reset by peer.
+    pub const ECONNRESET: i32 = 104;
+    /// Connection refused.
+    pub const ECONNREFUSED: i32 = 111;
 }
 
 #[cfg(test)]

@@ -187,6 +187,10 @@
 //! | `testing` | off | `testing`: the operation model of the differential tests and fuzzers |
 //! | `arbitrary` | off | `testing` plus `arbitrary::Arbitrary` for its types |
 //! | `fuzzkit` | off | `mqtwin::fuzzkit`: fuzz your own protocol handler on a deterministic twin |
+//! | `remote` | off | `mqtwin::remote` (Unix): the twin server and the remote backend, one twin shared by several processes over a Unix socket |
+//!
+//! A binary can leave the choice to its user: [`from_env`] reads
+//! `MQTWIN=kernel|twin|remote:PATH`.
 //!
 //! # Coming from posixmq or nix::mqueue
 //!
@@ -251,6 +255,7 @@
 // feature or Linux with a badge ("Available on crate feature tokio only").
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod backend;
 pub mod deadline;
 mod dynamic;
 pub mod error;
@@ -263,6 +268,9 @@ pub mod notify;
 pub mod options;
 mod owned;
 mod queue;
+#[cfg(all(unix, feature = "remote"))]
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "remote"))))]
+pub mod remote;
 mod sync;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
@@ -292,6 +300,7 @@ pub mod semantics {}
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub use backend::{backend, from_env, BACKEND_ENV};
 pub use dynamic::{DynNamespace, TryClone};
 pub use error::{Error, NameProblem};
 pub use limits::{AttributeLimit, Limits};

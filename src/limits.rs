@@ -32,6 +32,7 @@ pub const MIN_MSGSIZEMAX: usize = 128;
 /// assert_eq!(AttributeLimit::MsgMax(10).describe(20, 64), "capacity 20 exceeds msg_max 10");
 /// assert_eq!(l.broken_attribute(20, 64, true), None);
 /// ```
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AttributeLimit {
@@ -91,6 +92,7 @@ impl AttributeLimit {
 /// assert_eq!((l.queues_max, l.msg_max, l.msgsize_max), (256, 10, 8192));
 /// assert_eq!(l.defaults(), (10, 8192));
 /// ```
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Queues the namespace may hold for unprivileged creators (`queues_max`).

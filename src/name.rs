@@ -29,6 +29,30 @@ pub const NAME_MAX: usize = 255;
 /// so such a name is `ENAMETOOLONG` even when it also holds an inner slash.
 const PATH_MAX: usize = 4096;
 
+/// Names longer than this many bytes are shortened in messages.
+pub const SHOWN_BYTES: usize = 40;
+
+/// How messages (this crate's errors, the `mqtwin` CLI) cut a long name:
+/// its first [`SHOWN_BYTES`] bytes (at a character boundary) and, when it
+/// was cut, its whole length in bytes.
+///
+/// ```
+/// use mqtwin::name;
+/// assert_eq!(name::shortened("/jobs"), ("/jobs", None));
+/// let long = format!("/{}", "a".repeat(299));
+/// assert_eq!(name::shortened(&long), (&long[..40], Some(300)));
+/// ```
+pub fn shortened(name: &str) -> (&str, Option<usize>) {
+    if name.len() <= SHOWN_BYTES {
+        return (name, None);
+    }
+    let mut end = SHOWN_BYTES;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&name[..end], Some(name.len()))
+}
+
 /// Checks `name` against the Linux rules and returns the part after the slash.
 ///
 /// # Errors

@@ -91,6 +91,7 @@ impl fmt::Debug for Notify {
 }
 
 /// A delivered notification signal, with the fields the kernel fills in.
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SignalInfo {
     /// `si_signo`.
@@ -108,6 +109,7 @@ pub struct SignalInfo {
 /// What a queue is ready for, by the kernel's `poll` rule: readable iff it
 /// holds a message, writable iff it holds fewer than its capacity, whatever
 /// the handle's access mode.
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Readiness {
     /// A receive would not wait (`POLLIN`).
@@ -117,6 +119,7 @@ pub struct Readiness {
 }
 
 /// What [`wait_ready`](crate::MessageQueue::wait_ready) waits for.
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Interest {
     /// Wait until the queue is readable.

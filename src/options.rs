@@ -7,6 +7,7 @@
 /// on receive; one without write access gets
 /// [`Error::NotWritable`](crate::Error::NotWritable) on send. Attributes,
 /// readiness and `set_nonblocking` work with any access.
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Access {
     /// Receive only (`O_RDONLY`).
@@ -51,6 +52,7 @@ impl Access {
 /// let opts = mqtwin::OpenOptions::read_only().mode(0o640);
 /// assert!(format!("{opts:?}").contains("mode: 0o640"));
 /// ```
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct OpenOptions {
     pub(crate) access: Access,
@@ -215,6 +217,7 @@ impl Default for OpenOptions {
 /// );
 /// # Ok::<(), mqtwin::Error>(())
 /// ```
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Attributes {
     /// Maximum number of queued messages (`mq_maxmsg`).

@@ -24,6 +24,7 @@ mod asynch;
 mod callbacks;
 mod notify;
 mod poll;
+pub(crate) mod raise;
 
 use std::ffi::CString;
 use std::fmt;

@@ -14,6 +14,7 @@ use crate::owned::{self, Iter, Message, TryIter};
 ///
 /// The message itself is in the first `len` bytes of the caller's buffer;
 /// bytes after it are untouched.
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Received {
     /// Length of the message in bytes (may be 0).

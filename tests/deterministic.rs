@@ -672,3 +672,53 @@ fn an_interrupt_is_traced_by_who_was_interrupted_not_by_thread_id() {
         }
     });
 }
+
+/// Run by `seed_sweeps_shard_through_the_environment` in a child process:
+/// prints the seeds `twin::seeds(0..4)` chose there.
+#[test]
+#[ignore = "run in a child by seed_sweeps_shard_through_the_environment"]
+fn child_prints_its_seeds() {
+    let chosen: Vec<u64> = seeds(0..4).collect();
+    println!("seeds: {chosen:?}");
+}
+
+/// `MQTWIN_SEEDS` and `MQTWIN_SEED_SHARD` reach `twin::seeds` from the
+/// environment (a CI matrix sets them), and `MQTWIN_SEED` overrides both.
+#[test]
+fn seed_sweeps_shard_through_the_environment() {
+    let child = |vars: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "child_prints_its_seeds",
+            "--ignored",
+            "--nocapture",
+        ]);
+        for v in ["MQTWIN_SEED", "MQTWIN_SEEDS", "MQTWIN_SEED_SHARD"] {
+            cmd.env_remove(v);
+        }
+        cmd.envs(vars.iter().copied());
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("seeds: "))
+            .unwrap_or("");
+        line.trim_start_matches("seeds: ").to_owned()
+    };
+    assert_eq!(child(&[]), "[0, 1, 2, 3]");
+    assert_eq!(
+        child(&[("MQTWIN_SEEDS", "10..=15")]),
+        "[10, 11, 12, 13, 14, 15]"
+    );
+    assert_eq!(
+        child(&[("MQTWIN_SEEDS", "10..=15"), ("MQTWIN_SEED_SHARD", "2/3")]),
+        "[11, 14]"
+    );
+    assert_eq!(child(&[("MQTWIN_SEED_SHARD", "1/2")]), "[0, 2]");
+    assert_eq!(
+        child(&[("MQTWIN_SEED", "99"), ("MQTWIN_SEED_SHARD", "2/2")]),
+        "[99]"
+    );
+}

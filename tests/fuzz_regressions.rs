@@ -12,7 +12,8 @@
 //! The entry points of `twin_ops` and `twin_vs_kernel` live in
 //! `mqtwin::testing::fuzz` (feature `arbitrary`); the `protocol_kit` model
 //! is included here as source and needs the `fuzzkit` feature; `echo_kit`'s
-//! kept input is replayed by `tests/fuzzkit.rs`. `.ci/run` passes both
+//! kept input is replayed by `tests/fuzzkit.rs`, `remote_frames`'s by
+//! `tests/remote_hostile.rs` (feature `remote`). `.ci/run` passes both
 //! features; without them this target is not built (`required-features` in
 //! `Cargo.toml`), so `cargo test --test fuzz_regressions` alone is an
 //! error, not a pass with nothing replayed.
@@ -123,7 +124,13 @@ fn a_missing_directory_fails() {
 }
 
 /// The fuzz targets, each with a directory of kept inputs.
-const TARGETS: [&str; 4] = ["echo_kit", "protocol_kit", "twin_ops", "twin_vs_kernel"];
+const TARGETS: [&str; 5] = [
+    "echo_kit",
+    "protocol_kit",
+    "remote_frames",
+    "twin_ops",
+    "twin_vs_kernel",
+];
 
 /// Names of the entries of `dir` ending in `suffix`, without it, sorted;
 /// `None` when `dir` does not exist.
@@ -144,8 +151,8 @@ fn names(dir: &Path, suffix: &str) -> Option<Vec<String>> {
 }
 
 /// Every fuzz target has kept inputs (`echo_kit`'s are replayed by
-/// `tests/fuzzkit.rs`, the others here), and every directory of kept inputs
-/// belongs to a target. In the repository the targets are the files of
+/// `tests/fuzzkit.rs`, `remote_frames`'s by `tests/remote_hostile.rs`, the
+/// others here), and every directory of kept inputs belongs to a target. In the repository the targets are the files of
 /// `fuzz/fuzz_targets/`; the published package has no `fuzz/` (it is a
 /// package of its own), so there [`TARGETS`] alone is checked.
 #[test]

@@ -485,3 +485,75 @@ fn a_forked_child_gets_its_own_socket_reader_and_worker() {
     child_queue.receive(&mut [0u8; 16]).unwrap();
     fire_and_wait(&qs.queues[0]);
 }
+
+/// A fork while another thread holds the notification table's lock (it is
+/// registering, cancelling or reading a cookie) must not leave the child
+/// with a lock nobody will release: the child's first registration would
+/// wait forever. One thread churns registrations while the test forks 200
+/// times; every child must register, fire and run a thread notification
+/// within its time (a hung child is killed and fails the test).
+#[test]
+fn a_fork_while_the_table_is_busy_leaves_the_child_a_usable_table() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let qs = open_queues("forkbusy", 2);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (q, stop) = (qs.queues[0].try_clone().unwrap(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = q.notify(Notify::thread(|| {}));
+                let _ = q.cancel_notify();
+            }
+        })
+    };
+    let child_queue = &qs.queues[1];
+    let mut hung = 0;
+    for _ in 0..200 {
+        // SAFETY: the child only uses the crate's notification path and
+        // leaves with `_exit`; that path is what this test checks.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let (tx, rx) = mpsc::channel();
+            let ok = child_queue
+                .notify(Notify::thread(move || {
+                    let _ = tx.send(());
+                }))
+                .is_ok()
+                && child_queue.send(b"x", 0).is_ok()
+                && rx.recv_timeout(PATIENCE).is_ok()
+                && child_queue.receive(&mut [0u8; 16]).is_ok();
+            // SAFETY: ends the child without running the parent's destructors.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut status = 0;
+        loop {
+            // SAFETY: `pid` is our child; `status` is valid to write into.
+            let waited = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if waited == pid {
+                assert!(
+                    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                    "a child's thread notification failed (status {status:#x})"
+                );
+                break;
+            }
+            if Instant::now() >= end {
+                // SAFETY: `pid` is our child, still running.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                hung += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    churn.join().unwrap();
+    assert_eq!(
+        hung, 0,
+        "{hung} of 200 forked children hung in their first registration"
+    );
+}

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use mqtwin::{Attributes, Error, MessageQueue, Namespace, OpenOptions};
 
+use crate::names::shown;
 use crate::payload::{self, Format};
+use crate::words::count;
 
 /// Exit status: the operation failed (the library's error is printed).
 pub const EXIT_FAILED: u8 = 1;
@@ -55,7 +57,7 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-/// How `send --create` creates a missing queue.
+/// How `create` and `send --create` create a missing queue.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Create {
     /// Maximum number of messages; the namespace default when `None`.
@@ -64,15 +66,6 @@ pub struct Create {
     pub max_msg_len: Option<usize>,
     /// Permission bits (before the umask); 0o600 when `None`.
     pub mode: Option<u32>,
-}
-
-/// `NAME` as given, with a leading `/` added when it has none.
-pub fn queue_name(name: &str) -> String {
-    if name.starts_with('/') {
-        name.to_owned()
-    } else {
-        format!("/{name}")
-    }
 }
 
 /// A failed send or receive; `--timeout 0` on a full / empty queue is
@@ -87,18 +80,128 @@ fn failed(what: String, full_or_empty: &str, e: Error) -> Failure {
     }
 }
 
+/// Writes `line` and flushes, so that a failed output is reported by the
+/// command whose action it reports (which has happened: the message is
+/// sent, the queue created or removed).
+///
+/// # Errors
+///
+/// The output failed; the message says what was done all the same.
+pub fn report(out: &mut dyn Write, line: &str) -> Result<(), Failure> {
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Other(format!("{line}, but cannot write that to the output: {e}")))
+}
+
 fn open<N: Namespace>(ns: &N, name: &str, options: &OpenOptions) -> Result<N::Queue, Failure> {
-    ns.open(name, options)
-        .map_err(|e| Failure::Queue(format!("cannot open {name}"), e))
+    ns.open(name, options).map_err(|e| cannot_open(name, e))
+}
+
+/// The failure of opening `name`.
+pub fn cannot_open(name: &str, e: Error) -> Failure {
+    Failure::Queue(format!("cannot open {}", shown(name)), e)
 }
 
 /// Opens `name` for reading, or for writing if reading is not permitted
 /// (enough for `mq_getattr`).
-pub fn open_any<N: Namespace>(ns: &N, name: &str) -> Result<N::Queue, Failure> {
+///
+/// # Errors
+///
+/// The library's error of the last open tried, as it is (so that the
+/// caller can tell a permission problem from the others).
+pub fn open_any<N: Namespace>(ns: &N, name: &str) -> Result<N::Queue, Error> {
     match ns.open(name, &OpenOptions::read_only()) {
-        Err(Error::PermissionDenied { .. }) => open(ns, name, &OpenOptions::write_only()),
-        other => other.map_err(|e| Failure::Queue(format!("cannot open {name}"), e)),
+        Err(Error::PermissionDenied { .. }) => ns.open(name, &OpenOptions::write_only()),
+        other => other,
     }
+}
+
+/// The options that create a queue with `c`'s attributes.
+fn with_attrs(mut options: OpenOptions, c: Create) -> OpenOptions {
+    if let Some(n) = c.capacity {
+        options = options.capacity(n);
+    }
+    if let Some(n) = c.max_msg_len {
+        options = options.max_msg_len(n);
+    }
+    if let Some(m) = c.mode {
+        options = options.mode(m);
+    }
+    options
+}
+
+/// The attributes of `q`, for messages about `name`.
+fn attributes(q: &impl MessageQueue, name: &str) -> Result<Attributes, Failure> {
+    q.attributes()
+        .map_err(|e| Failure::Queue(format!("cannot read the attributes of {}", shown(name)), e))
+}
+
+/// A queue's size in words: `capacity 10 messages, max_msg_len 8192 bytes`.
+fn sizes(a: &Attributes) -> String {
+    format!(
+        "capacity {}, max_msg_len {}",
+        count(a.capacity as u64, "message"),
+        count(a.max_msg_len as u64, "byte")
+    )
+}
+
+/// `create`: creates an empty queue. An existing queue is left as it is
+/// (and a requested attribute it does not have is warned about on stderr),
+/// unless `exclusive`, which makes that an error.
+///
+/// # Errors
+///
+/// The create failed (the queue exists, with `exclusive`).
+pub fn create<N: Namespace>(
+    ns: &N,
+    name: &str,
+    attrs: Create,
+    exclusive: bool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let shown_name = shown(name);
+    match ns.open(
+        name,
+        &with_attrs(OpenOptions::read_only().create_new(), attrs),
+    ) {
+        Ok(q) => {
+            let a = attributes(&q, name)?;
+            return report(out, &format!("created {shown_name} ({})", sizes(&a)));
+        }
+        Err(Error::AlreadyExists { .. }) if !exclusive => {}
+        Err(e) => return Err(Failure::Queue(format!("cannot create {shown_name}"), e)),
+    }
+    // It exists: say so, with its sizes if this user may open it.
+    let q = match open_any(ns, name) {
+        Ok(q) => q,
+        Err(Error::PermissionDenied { .. }) => {
+            return report(out, &format!("{shown_name} already exists; left as it is"));
+        }
+        // Unlinked meanwhile, say: the library's error as it is.
+        Err(e) => return Err(cannot_open(name, e)),
+    };
+    let a = attributes(&q, name)?;
+    let differ = [
+        ("capacity", "--capacity", attrs.capacity, a.capacity),
+        (
+            "max_msg_len",
+            "--max-msg-len",
+            attrs.max_msg_len,
+            a.max_msg_len,
+        ),
+    ];
+    for (attr, flag, asked, has) in differ {
+        if let Some(asked) = asked.filter(|&asked| asked != has) {
+            eprintln!(
+                "mqtwin: warning: {shown_name} already exists with {attr} {has}, so {flag} \
+                 {asked} was not applied"
+            );
+        }
+    }
+    report(
+        out,
+        &format!("{shown_name} already exists ({}); left as it is", sizes(&a)),
+    )
 }
 
 /// `send`: one message, blocking unless `timeout` is given (`0`: never wait).
@@ -115,33 +218,25 @@ pub fn send<N: Namespace>(
     create: Option<Create>,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let mut options = OpenOptions::write_only();
-    if let Some(c) = create {
-        options = options.create();
-        if let Some(n) = c.capacity {
-            options = options.capacity(n);
-        }
-        if let Some(n) = c.max_msg_len {
-            options = options.max_msg_len(n);
-        }
-        if let Some(m) = c.mode {
-            options = options.mode(m);
-        }
-    }
+    let options = match create {
+        Some(c) => with_attrs(OpenOptions::write_only().create(), c),
+        None => OpenOptions::write_only(),
+    };
     let q = open(ns, name, &options)?;
     let sent = match timeout {
         None => q.send(msg, priority),
         Some(Duration::ZERO) => q.try_send(msg, priority),
         Some(t) => q.send_timeout(msg, priority, t),
     };
-    sent.map_err(|e| failed(format!("cannot send to {name}"), "full", e))?;
-    let unit = if msg.len() == 1 { "byte" } else { "bytes" };
-    writeln!(
+    sent.map_err(|e| failed(format!("cannot send to {}", shown(name)), "full", e))?;
+    report(
         out,
-        "sent {} {unit} to {name} at priority {priority}",
-        msg.len()
-    )?;
-    Ok(())
+        &format!(
+            "sent {} to {} at priority {priority}",
+            count(msg.len() as u64, "byte"),
+            shown(name)
+        ),
+    )
 }
 
 /// Receives one message from `q` with the `send` timeout rules.
@@ -156,14 +251,11 @@ fn receive_one(
         Some(Duration::ZERO) => q.try_receive(buf),
         Some(t) => q.receive_timeout(buf, t),
     };
-    got.map_err(|e| failed(format!("cannot receive from {name}"), "empty", e))
+    got.map_err(|e| failed(format!("cannot receive from {}", shown(name)), "empty", e))
 }
 
 fn buffer(q: &impl MessageQueue, name: &str) -> Result<Vec<u8>, Failure> {
-    let attrs = q
-        .attributes()
-        .map_err(|e| Failure::Queue(format!("cannot read the attributes of {name}"), e))?;
-    Ok(vec![0; attrs.max_msg_len])
+    Ok(vec![0; attributes(q, name)?.max_msg_len])
 }
 
 /// `receive`: takes one message off the queue and prints it (or, if the
@@ -188,7 +280,8 @@ pub fn receive<N: Namespace>(
 /// Prints a message taken from `name`. If the output fails (e.g. the
 /// reader of a pipe left, as `| head -1` does), the message would be lost:
 /// it is sent back to the queue (behind the others of its priority, without
-/// waiting), and the error says whether that worked.
+/// waiting), and the error says whether that worked; if it did not, the
+/// error shows the message, the last place it can still be seen.
 ///
 /// # Errors
 ///
@@ -201,14 +294,15 @@ fn print_or_put_back<N: Namespace>(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let printed =
-        writeln!(out, "{}", payload::describe(priority, msg, format)).and_then(|()| out.flush());
+    let described = payload::describe(priority, msg, format);
+    let printed = writeln!(out, "{described}").and_then(|()| out.flush());
     let Err(e) = printed else {
         return Ok(());
     };
     let back = ns
         .open(name, &OpenOptions::write_only().nonblocking())
         .and_then(|q| q.send(msg, priority));
+    let name = shown(name);
     Err(Failure::Other(match back {
         Ok(()) => format!(
             "cannot write the output: {e}; the message was put back on {name} \
@@ -216,7 +310,7 @@ fn print_or_put_back<N: Namespace>(
         ),
         Err(b) => format!(
             "cannot write the output: {e}; the message is lost (putting it back on \
-             {name} failed: {b})"
+             {name} failed: {b}); it was: {described}"
         ),
     }))
 }
@@ -252,13 +346,13 @@ pub fn watch<N: Namespace>(
 /// The unlink failed.
 pub fn rm<N: Namespace>(ns: &N, name: &str, out: &mut dyn Write) -> Result<(), Failure> {
     ns.unlink(name)
-        .map_err(|e| Failure::Queue(format!("cannot remove {name}"), e))?;
-    writeln!(out, "removed {name}")?;
-    Ok(())
+        .map_err(|e| Failure::Queue(format!("cannot remove {}", shown(name)), e))?;
+    report(out, &format!("removed {}", shown(name)))
 }
 
-/// Prints `stat`'s report: the attributes, then `extra` lines (the
-/// mqueue filesystem's view, or what the twin can tell).
+/// Prints `stat`'s report: the name (in full: it is the subject, not a
+/// message about it), the attributes, then `extra` lines (the mqueue
+/// filesystem's view, or what the twin can tell).
 pub fn print_stat(
     out: &mut dyn Write,
     name: &str,
@@ -268,13 +362,13 @@ pub fn print_stat(
     writeln!(out, "{name}")?;
     writeln!(
         out,
-        "  capacity     {} messages (mq_maxmsg)",
-        attrs.capacity
+        "  capacity     {} (mq_maxmsg)",
+        count(attrs.capacity as u64, "message")
     )?;
     writeln!(
         out,
-        "  max_msg_len  {} bytes (mq_msgsize)",
-        attrs.max_msg_len
+        "  max_msg_len  {} (mq_msgsize)",
+        count(attrs.max_msg_len as u64, "byte")
     )?;
     writeln!(
         out,
@@ -346,5 +440,11 @@ mod tests {
         }
         let e = receive(&ns2, "/f", None, Format::Text, &mut RefillThenFail(q2)).unwrap_err();
         assert!(e.to_string().contains("the message is lost"), "{e}");
+        // The last place it can be seen: the error.
+        assert!(
+            e.to_string()
+                .ends_with("; it was: priority 1, 4 bytes, text: only"),
+            "{e}"
+        );
     }
 }

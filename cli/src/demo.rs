@@ -10,6 +10,7 @@ use mqtwin::MessageQueue;
 
 use crate::commands::{self, Create, Failure};
 use crate::payload::Format;
+use crate::words::count;
 
 /// Runs the demo, writing the session to `out`.
 ///
@@ -18,7 +19,7 @@ use crate::payload::Format;
 /// A step that should succeed failed (a bug), or `out` failed.
 pub fn run(out: &mut dyn Write) -> Result<(), Failure> {
     let ns = Twin::new();
-    let name = commands::queue_name("demo");
+    let name = "/demo".to_owned();
     writeln!(
         out,
         "# mqtwin --twin: a scripted session on an in-memory twin (no kernel queue is touched)"
@@ -87,7 +88,7 @@ fn expect_failure(out: &mut dyn Write, result: Result<(), Failure>) -> Result<()
 /// `stat` on the twin: the attributes, and the twin's counterparts of the
 /// mqueue filesystem's fields.
 fn stat(ns: &Twin, name: &str, out: &mut dyn Write) -> Result<(), Failure> {
-    let q = commands::open_any(ns, name)?;
+    let q = commands::open_any(ns, name).map_err(|e| commands::cannot_open(name, e))?;
     let attrs = q
         .attributes()
         .map_err(|e| Failure::Queue(format!("cannot read the attributes of {name}"), e))?;
@@ -99,7 +100,7 @@ fn stat(ns: &Twin, name: &str, out: &mut dyn Write) -> Result<(), Failure> {
     let extra = [
         (
             "qsize",
-            format!("{} bytes queued (QSIZE)", q.queued_bytes()),
+            format!("{} queued (QSIZE)", count(q.queued_bytes() as u64, "byte")),
         ),
         ("notify", notify),
         ("owner", format!("uid {}, gid {}", me.uid, me.gid)),

@@ -42,9 +42,44 @@ fn unescape(s: &str) -> String {
         .replace("\\134", "\\")
 }
 
-/// One queue as its file in the mqueue filesystem shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileInfo {
+/// A queue's file in the mqueue filesystem at `dir`.
+fn path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name.trim_start_matches('/'))
+}
+
+/// A queue's mode and owner, from `stat` of its file: known to everyone
+/// who can list the directory, even without read permission on the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    /// Permission bits of the queue (`mode & 0o7777`).
+    pub mode: u32,
+    /// Owner uid.
+    pub uid: u32,
+    /// Owner gid.
+    pub gid: u32,
+}
+
+impl Owner {
+    /// `stat` of `dir/<name without its slash>`.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of `stat` (`NotFound`: unlinked meanwhile).
+    pub fn read(dir: &Path, name: &str) -> std::io::Result<Owner> {
+        let meta = fs::metadata(path(dir, name))?;
+        Ok(Owner {
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+        })
+    }
+}
+
+/// A queue's status line, the content of its file
+/// (`QSIZE:… NOTIFY:… SIGNO:… NOTIFY_PID:…`): readable only with read
+/// permission on the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
     /// Bytes of queued payload (`QSIZE`).
     pub qsize: u64,
     /// The registered notification's `sigev_notify` (`NOTIFY`: 0 signal,
@@ -54,25 +89,18 @@ pub struct FileInfo {
     pub signo: u32,
     /// The process registered for notification, 0 for none (`NOTIFY_PID`).
     pub notify_pid: u32,
-    /// Permission bits of the queue (`mode & 0o7777`).
-    pub mode: u32,
-    /// Owner uid.
-    pub uid: u32,
-    /// Owner gid.
-    pub gid: u32,
 }
 
-impl FileInfo {
+impl Status {
     /// Reads `dir/<name without its slash>`.
     ///
     /// # Errors
     ///
-    /// The I/O error of the read or of `stat`, or `InvalidData` if the
-    /// content is not the kernel's status line.
-    pub fn read(dir: &Path, name: &str) -> std::io::Result<FileInfo> {
-        let path = dir.join(name.trim_start_matches('/'));
-        let meta = fs::metadata(&path)?;
-        let content = fs::read_to_string(&path)?;
+    /// The I/O error of the read (`PermissionDenied` without read
+    /// permission on the queue), or `InvalidData` if the content is not the
+    /// kernel's status line.
+    pub fn read(dir: &Path, name: &str) -> std::io::Result<Status> {
+        let content = fs::read_to_string(path(dir, name))?;
         let field = |key: &str| -> std::io::Result<u64> {
             content
                 .split_whitespace()
@@ -80,19 +108,16 @@ impl FileInfo {
                 .ok_or_else(|| {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
-                        format!("{} has no {key} field: {content:?}", path.display()),
+                        format!("the status line has no {key} field: {content:?}"),
                     )
                 })
         };
         let small = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-        Ok(FileInfo {
+        Ok(Status {
             qsize: field("QSIZE")?,
             notify: small(field("NOTIFY")?),
             signo: small(field("SIGNO")?),
             notify_pid: small(field("NOTIFY_PID")?),
-            mode: meta.mode() & 0o7777,
-            uid: meta.uid(),
-            gid: meta.gid(),
         })
     }
 
@@ -109,6 +134,14 @@ impl FileInfo {
         };
         format!("{how}, registered by pid {}", self.notify_pid)
     }
+}
+
+/// The effective uid of this process (from `/proc/self/status`), for
+/// messages about permissions.
+pub fn effective_uid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The queue names in the mqueue filesystem at `dir`, sorted, each with its
@@ -132,6 +165,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn this_process_knows_its_uid() {
+        let me = fs::metadata("/proc/self").unwrap().uid();
+        assert_eq!(effective_uid(), Some(me));
+    }
+
+    #[test]
     fn mount_table_escapes_are_undone() {
         assert_eq!(unescape("/mnt/my\\040queues"), "/mnt/my queues");
         assert_eq!(unescape("/dev/mqueue"), "/dev/mqueue");
@@ -139,14 +178,11 @@ mod tests {
 
     #[test]
     fn notification_in_words() {
-        let mut info = FileInfo {
+        let mut info = Status {
             qsize: 0,
             notify: 0,
             signo: 10,
             notify_pid: 0,
-            mode: 0o600,
-            uid: 0,
-            gid: 0,
         };
         assert_eq!(info.notify_text(), "none");
         info.notify_pid = 42;

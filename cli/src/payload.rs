@@ -87,10 +87,9 @@ pub fn describe(priority: u32, bytes: &[u8], format: Format) -> String {
     } else {
         ("hex", hex(bytes))
     };
-    let unit = if bytes.len() == 1 { "byte" } else { "bytes" };
     format!(
-        "priority {priority}, {} {unit}, {kind}: {shown}",
-        bytes.len()
+        "priority {priority}, {}, {kind}: {shown}",
+        crate::words::count(bytes.len() as u64, "byte")
     )
 }
 

@@ -678,6 +678,78 @@ fn twin_matches_model() {
     }
 }
 
+/// The remote backend against the in-process twin: the same sequences on
+/// a twin served over a socket (one client connection: this process, with
+/// its real identity) and on a twin in this process acting as that same
+/// identity; exact outcomes, handle states, queue count and bytes charged
+/// after every step. (One user only: a second user would need a second
+/// process, which the contract suite's forked children cover.)
+#[cfg(all(unix, feature = "remote"))]
+#[test]
+fn remote_matches_twin() {
+    use mqtwin::remote::{Remote, Server};
+    use mqtwin::testing::{Driver, Group, NamePool};
+    use mqtwin::twin::{Credentials, Twin};
+    let me = Credentials::current().unwrap_or_default();
+    let users = vec![me.clone()];
+    let names = NamePool::new("/remote-", 3);
+    let horizon = std::time::Duration::from_micros(100);
+    let path = std::env::temp_dir().join(format!("mqtwin-diff-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut config = config();
+    // Every case is a fresh server, so fewer cases than the in-process runs.
+    config.cases = config.cases.min(64);
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&scenario(1), |sc| {
+        let limits = sc.sysctls.limits();
+        let (twin, mut local) = Group::twin(&users, limits, &names, horizon).unwrap();
+        let served = Twin::with_credentials(me.clone());
+        served.set_limits(limits).unwrap();
+        let server = Server::bind(&path, served).unwrap();
+        let client = Remote::connect(&path).unwrap();
+        let setter = client.clone();
+        let mut remote = Group::new(vec![
+            Driver::new(client, names.clone(), limits).horizon(horizon)
+        ])
+        .on_set_sysctls(move |l| setter.set_limits(l));
+        for (step, op) in sc.ops.iter().enumerate() {
+            let got = remote.apply(op);
+            prop_assert_eq!(
+                &got,
+                &local.apply(op),
+                "outcome of step {} ({:?})",
+                step,
+                op
+            );
+            prop_assert_eq!(
+                remote.snapshot(),
+                local.snapshot(),
+                "states after step {}",
+                step
+            );
+            let served = server.twin();
+            prop_assert_eq!(
+                served.queue_count(),
+                twin.queue_count(),
+                "queues after step {}",
+                step
+            );
+            prop_assert_eq!(
+                served.charged_bytes(me.uid),
+                twin.charged_bytes(me.uid),
+                "bytes after step {}",
+                step
+            );
+        }
+        drop(remote);
+        drop(server);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
 /// The generator is not degenerate: over a few hundred twin runs as the
 /// multi-user identities, every kind of outcome the lockstep tests are meant
 /// to compare shows up.

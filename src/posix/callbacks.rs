@@ -138,6 +138,10 @@ struct Pool {
     workers: usize,
     /// Workers waiting for a job.
     idle: usize,
+    /// Workers spawned that have not looked at the jobs yet: each takes a
+    /// job before it waits, so a job that finds one starting needs no new
+    /// worker.
+    starting: usize,
 }
 
 struct Table {
@@ -177,6 +181,50 @@ fn lock() -> Guard {
     TABLE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+thread_local! {
+    /// The table's guard, held by the forking thread from the `fork`
+    /// prepare handler until the parent or child handler.
+    static FORK_GUARD: std::cell::RefCell<Option<Guard>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `fork` safety: another thread may hold the table's lock at the moment
+/// of a `fork`, and that thread does not exist in the child, so the child's
+/// first registration would wait for it forever. As glibc does for its own
+/// `SIGEV_THREAD` helper (`pthread_atfork` in `mq_notify.c`), the forking
+/// thread takes the lock before the fork (every holder releases it
+/// promptly: it is never held across user code or a blocking call), the
+/// parent releases it after, and the child, which holds it, resets the
+/// table to its own empty one and releases it.
+fn install_fork_handlers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    extern "C" fn prepare() {
+        let guard = lock();
+        // If this thread's locals are gone (it is exiting), unlock at once:
+        // the fork is then as unprotected as without the handler.
+        let _ = FORK_GUARD.try_with(|g| *g.borrow_mut() = Some(guard));
+    }
+    extern "C" fn parent() {
+        let _ = FORK_GUARD.try_with(|g| drop(g.borrow_mut().take()));
+    }
+    extern "C" fn child() {
+        let _ = FORK_GUARD.try_with(|g| {
+            if let Some(mut guard) = g.borrow_mut().take() {
+                table(&mut guard); // the pid changed: forget the parent's
+            }
+        });
+    }
+    ONCE.call_once(|| {
+        // SAFETY: the three handlers are `extern "C" fn()`s that never
+        // unwind (they only lock, move a guard and reset the table, none
+        // of which panics: the lock ignores poisoning) and that run on the
+        // forking thread, as `pthread_atfork` requires. A failure (ENOMEM)
+        // leaves forks unprotected, as before; nothing else depends on it.
+        unsafe {
+            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
+        }
+    });
+}
+
 /// This process's table, created (or reset after a fork) on demand.
 fn table(guard: &mut Option<Table>) -> &mut Table {
     let pid = std::process::id();
@@ -191,7 +239,14 @@ fn table(guard: &mut Option<Table>) -> &mut Table {
             drop(old.sockets); // closes this process's copies of the fds
         }
     }
-    guard.get_or_insert_with(|| Table {
+    guard.get_or_insert_with(|| {
+        install_fork_handlers();
+        new_table(pid)
+    })
+}
+
+fn new_table(pid: u32) -> Table {
+    Table {
         pid,
         entries: HashMap::new(),
         sockets: Vec::new(),
@@ -201,7 +256,7 @@ fn table(guard: &mut Option<Table>) -> &mut Table {
         cancelling: HashMap::new(),
         handed: HashMap::new(),
         waiters: 0,
-    })
+    }
 }
 
 /// Waits on `cv` until `end` (or a notification), counted in `waiters`.
@@ -349,6 +404,7 @@ pub(super) fn register(fd: RawFd, callback: Callback) -> Result<(), Error> {
             return Err(spawn_error(&e));
         }
         t.pool.workers = 1;
+        t.pool.starting += 1;
     }
     let (mut guard, found) = socket_with_room(guard);
     let (socket, sock_fd) = match found {
@@ -595,9 +651,11 @@ fn read_loop(id: u64, fd: RawFd) {
                 if t.pool.idle > 0 {
                     WORK.notify_one();
                 }
-                spawn = t.pool.jobs.len() > t.pool.idle && t.pool.workers < MAX_WORKERS;
+                spawn = t.pool.jobs.len() > t.pool.idle + t.pool.starting
+                    && t.pool.workers < MAX_WORKERS;
                 if spawn {
                     t.pool.workers += 1;
+                    t.pool.starting += 1;
                 }
             }
             spawn
@@ -607,6 +665,7 @@ fn read_loop(id: u64, fd: RawFd) {
             let mut guard = lock();
             let t = table(&mut guard);
             t.pool.workers = t.pool.workers.saturating_sub(1);
+            t.pool.starting = t.pool.starting.saturating_sub(1);
         }
     }
 }
@@ -637,6 +696,10 @@ fn work_loop() {
     block_signals();
     let pid = std::process::id();
     let mut guard = lock();
+    {
+        let t = table(&mut guard);
+        t.pool.starting = t.pool.starting.saturating_sub(1);
+    }
     loop {
         if std::process::id() != pid {
             // A callback forked and this is the child: the table (and its

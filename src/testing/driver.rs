@@ -51,6 +51,26 @@ impl TestQueue for crate::twin::Queue {
     }
 }
 
+#[cfg(all(unix, feature = "remote"))]
+impl TestQueue for crate::remote::RemoteQueue {
+    fn duplicate(&self) -> Result<Self, Error> {
+        self.try_clone()
+    }
+
+    /// `None` also when the server cannot be asked (the driver never
+    /// panics; a lost connection shows in every other outcome).
+    fn inspect(&self) -> Option<QueueFile> {
+        if !self.access().can_read() {
+            return None;
+        }
+        let s = self.status().ok()?;
+        Some(QueueFile {
+            queued_bytes: usize::try_from(s.queued_bytes).unwrap_or(usize::MAX),
+            notify_registered: s.notify_owner.is_some(),
+        })
+    }
+}
+
 /// The names a run uses: a few valid ones under a per-run prefix (kernel
 /// names are global to the IPC namespace), the longest valid name, and
 /// broken ones.

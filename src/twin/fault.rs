@@ -88,6 +88,7 @@ impl FaultSite {
 /// assert_eq!(q.send(b"x", 0), Err(Error::OutOfMemory));
 /// # Ok::<(), Error>(())
 /// ```
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, PartialEq)]
 pub struct FaultPlan {
     seed: u64,

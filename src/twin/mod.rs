@@ -30,6 +30,8 @@ mod builder;
 mod clock;
 mod fault;
 mod handle;
+#[cfg(all(unix, feature = "remote"))]
+pub(crate) mod hook;
 mod identity;
 mod process;
 mod queue;
@@ -76,6 +78,8 @@ pub(crate) trait WaitFinished {
 
 use clock::Clock;
 use process::Process;
+#[cfg(all(unix, feature = "remote"))]
+pub(crate) use process::SignalSink;
 use world::World;
 
 /// A twin IPC namespace, seen by one simulated process.
@@ -153,6 +157,18 @@ impl Twin {
         }
     }
 
+    /// Another simulated process whose notification signals are handed to
+    /// `sink` (called on the sending thread, with no twin lock held) instead
+    /// of being kept for [`take_signals`](Twin::take_signals).
+    #[cfg(all(unix, feature = "remote"))]
+    pub(crate) fn process_with_sink(&self, credentials: Credentials, sink: SignalSink) -> Twin {
+        Twin {
+            process: Arc::new(Process::with_sink(self.world.next_pid(), credentials, sink)),
+            world: Arc::clone(&self.world),
+            wait_limit: self.wait_limit,
+        }
+    }
+
     /// The scheduler of a deterministic twin (built with
     /// [`TwinBuilder::deterministic`]); `None` for a free-running twin.
     pub fn sim(&self) -> Option<Sim> {
@@ -193,6 +209,32 @@ impl Twin {
     /// Faults injected so far (0 without a [`FaultPlan`]).
     pub fn faults_injected(&self) -> u64 {
         self.world.fault_status().map_or(0, |(_, n)| n)
+    }
+
+    /// The fault plan in force, if any.
+    pub fn fault_plan(&self) -> Option<FaultPlan> {
+        self.world.fault_status().map(|(plan, _)| plan)
+    }
+
+    /// Replaces the fault plan of the whole namespace (`None`: no more
+    /// faults), for every process, from the next call on; the count of
+    /// injected faults ([`faults_injected`](Twin::faults_injected)) and the
+    /// plan's random sequence restart. (`mqtwin ctl faults --set` does this
+    /// on a served twin.)
+    ///
+    /// ```
+    /// use mqtwin::{Error, MessageQueue, Namespace, OpenOptions, twin::{FaultPlan, Twin}};
+    /// let ns = Twin::new();
+    /// let q = ns.open("/q", &OpenOptions::read_write().create())?;
+    /// ns.set_fault_plan(Some(FaultPlan::new(1).send(1.0)));
+    /// assert_eq!(q.send(b"x", 0), Err(Error::OutOfMemory));
+    /// ns.set_fault_plan(None);
+    /// q.send(b"x", 0)?;
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn set_fault_plan(&self, plan: Option<FaultPlan>) {
+        self.world.point(|| "set_fault_plan".into());
+        self.world.set_faults(plan);
     }
 
     /// The calls recorded so far (empty unless built with

@@ -742,6 +742,8 @@ impl QueueShared {
                 return Err(Error::TimedOut);
             }
             world.fault(FaultSite::Interrupt, false)?;
+            #[cfg(all(unix, feature = "remote"))]
+            super::hook::before_block()?;
             world.may_block();
             let waiter = Waiter::new(world, Slot::Sending(msg.into(), priority));
             enqueue(&mut st.send_waiters, Arc::clone(&waiter));
@@ -814,6 +816,8 @@ impl QueueShared {
             return Err(Error::TimedOut);
         }
         world.fault(FaultSite::Interrupt, false)?;
+        #[cfg(all(unix, feature = "remote"))]
+        super::hook::before_block()?;
         world.may_block();
         let waiter = Waiter::new(world, Slot::Receiving);
         enqueue(&mut st.recv_waiters, Arc::clone(&waiter));
@@ -933,6 +937,8 @@ impl QueueShared {
         if world.clock.expired(deadline) {
             return Err(Error::TimedOut);
         }
+        #[cfg(all(unix, feature = "remote"))]
+        super::hook::before_block()?;
         world.may_block();
         let waiter = Waiter::new(world, Slot::Polling);
         st.pollers.push(Arc::clone(&waiter));

@@ -55,7 +55,12 @@ pub(crate) struct World {
     pub(crate) clock: Clock,
     blocked: Arc<Mutex<Blocked>>,
     blocked_changed: Condvar,
-    faults: Option<Mutex<Faults>>,
+    /// The fault plan, if any; `faults_on` says whether there is one, so
+    /// that a twin without a plan takes no lock for it. (A std atomic even
+    /// under loom: the plan is no synchronisation between callers, and the
+    /// loom models run without one.)
+    faults: Mutex<Option<Faults>>,
+    faults_on: std::sync::atomic::AtomicBool,
     trace: Option<Mutex<Vec<TraceEvent>>>,
     next_pid: Mutex<u32>,
     /// What tests keep in the namespace (`Twin::shared`).
@@ -74,7 +79,8 @@ impl World {
         World {
             sim,
             clock,
-            faults: faults.map(|p| Mutex::new(Faults::new(p))),
+            faults_on: std::sync::atomic::AtomicBool::new(faults.is_some()),
+            faults: Mutex::new(faults.map(Faults::new)),
             trace: trace.then(|| Mutex::new(Vec::new())),
             next_pid: Mutex::new(100),
             shared: SharedValues::default(),
@@ -133,15 +139,28 @@ impl World {
 
     /// Rolls the fault plan for `site`; `Err` is the injected fault.
     pub(crate) fn fault(&self, site: FaultSite, creating: bool) -> Result<(), Error> {
-        match &self.faults {
-            Some(f) => f.lock().roll(site, creating).map_or(Ok(()), Err),
+        if !self.faults_on.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        match &mut *self.faults.lock() {
+            Some(f) => f.roll(site, creating).map_or(Ok(()), Err),
             None => Ok(()),
         }
     }
 
+    /// Replaces the fault plan (`None`: no faults from now on); the count of
+    /// injected faults restarts.
+    pub(crate) fn set_faults(&self, plan: Option<FaultPlan>) {
+        let mut f = self.faults.lock();
+        *f = plan.map(Faults::new);
+        self.faults_on
+            .store(f.is_some(), std::sync::atomic::Ordering::Release);
+    }
+
     /// Faults injected so far, and the plan.
     pub(crate) fn fault_status(&self) -> Option<(FaultPlan, u64)> {
-        let f = self.faults.as_ref()?.lock();
+        let f = self.faults.lock();
+        let f = f.as_ref()?;
         Some((f.plan().clone(), f.injected()))
     }
 
@@ -197,9 +216,13 @@ impl World {
         // An injected fault strikes where the kernel would fail: EMFILE
         // (descriptor) and ENOMEM first, ENOSPC at the queues_max check,
         // ENFILE last (from `dentry_open`, after a new queue was created).
-        let fault = match &self.faults {
-            Some(f) => f.lock().roll(FaultSite::Open, !exists && opts.is_create()),
-            None => None,
+        let fault = if self.faults_on.load(std::sync::atomic::Ordering::Acquire) {
+            match &mut *self.faults.lock() {
+                Some(f) => f.roll(FaultSite::Open, !exists && opts.is_create()),
+                None => None,
+            }
+        } else {
+            None
         };
         let late_fault = match fault {
             Some(e @ (Error::ResourceLimit | Error::OutOfMemory)) => return Err(e),

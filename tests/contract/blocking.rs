@@ -38,6 +38,13 @@ impl Dup for mqtwin::posix::Queue {
     }
 }
 
+#[cfg(all(target_os = "linux", feature = "posix", feature = "remote"))]
+impl Dup for mqtwin::remote::RemoteQueue {
+    fn dup(&self) -> Result<Self, Error> {
+        self.try_clone()
+    }
+}
+
 fn create<H: Harness>(h: &H, tag: &str, capacity: usize) -> (String, H::Q) {
     let name = h.name(tag);
     let q = h

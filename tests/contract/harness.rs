@@ -226,7 +226,7 @@ pub trait Harness: Sync + Sized {
     }
 }
 
-fn unique(tag: &str) -> String {
+pub(crate) fn unique(tag: &str) -> String {
     format!(
         "/mqtwin-{}-{}-{tag}",
         std::process::id(),
@@ -320,6 +320,9 @@ impl Harness for TwinHarness {
 
 #[cfg(all(target_os = "linux", feature = "posix"))]
 pub use linux::KernelHarness;
+
+#[cfg(all(target_os = "linux", feature = "posix", feature = "remote"))]
+pub use crate::remote_harness::RemoteHarness;
 
 #[cfg(all(target_os = "linux", feature = "posix"))]
 #[path = "../common/mod.rs"]
@@ -541,7 +544,7 @@ fn current_credentials_have_the_capget_capabilities() {
 /// Forked children for kernel tests that need another identity or a fresh
 /// IPC namespace.
 #[cfg(all(target_os = "linux", feature = "posix"))]
-mod fork {
+pub(crate) mod fork {
     use super::Child;
     use std::io::Read;
     use std::os::fd::{FromRawFd, OwnedFd};

@@ -7,11 +7,32 @@
 //! two backends are compared through every assertion.
 
 mod harness;
+#[cfg(all(target_os = "linux", feature = "posix", feature = "remote"))]
+mod remote_harness;
 mod signals;
 
 /// Creates the per-backend `#[test]`s for generic test functions.
 macro_rules! instantiate {
+    // The rules that hold over the remote backend too (`remote::<test>`,
+    // Linux with the `posix` and `remote` features: its children are forked
+    // clients of an in-process server).
     ($($test:ident),* $(,)?) => {
+        crate::instantiate!(@local $($test),*);
+        #[cfg(all(target_os = "linux", feature = "posix", feature = "remote"))]
+        mod remote {
+            $(
+                #[test]
+                fn $test() {
+                    crate::harness::skip_if_unprivileged(
+                        concat!(module_path!(), "::", stringify!($test)),
+                        || super::$test(&crate::harness::RemoteHarness::new()),
+                    );
+                }
+            )*
+        }
+    };
+    // Only the in-process backends (the caller says why).
+    (@local $($test:ident),* $(,)?) => {
         mod twin {
             $(
                 #[test]

@@ -25,6 +25,13 @@ impl Dup for mqtwin::posix::Queue {
     }
 }
 
+#[cfg(all(target_os = "linux", feature = "posix", feature = "remote"))]
+impl Dup for mqtwin::remote::RemoteQueue {
+    fn dup(&self) -> Result<Self, Error> {
+        self.try_clone()
+    }
+}
+
 /// The queue's `(capacity, max_msg_len)` if the open succeeded.
 fn shape<Q: MessageQueue>(r: Result<Q, Error>) -> Result<(usize, usize), Error> {
     let a = r?.attributes()?;

@@ -223,7 +223,11 @@ fn wait_ready_is_interrupted_even_with_restart<H: Sched>(h: &H) {
     });
 }
 
+// Not on the remote backend: a client thread's nice value and the signals
+// sent to it stay in the client process, while its call waits on a server
+// worker thread (README's differences table, docs/semantics.md R-rules).
 crate::instantiate!(
+    @local
     receivers_are_served_by_nice_then_arrival,
     senders_are_served_by_nice_then_arrival,
     an_interrupted_receiver_gets_interrupted_and_others_keep_their_order,

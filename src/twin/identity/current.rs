@@ -76,6 +76,22 @@ impl Credentials {
     }
 }
 
+impl Credentials {
+    /// The identity of another process of this machine, `pid`, read from
+    /// `/proc/<pid>/status` and `/proc/<pid>/limits` as
+    /// [`Credentials::current`] reads its own (the remote server learns its
+    /// clients' identities this way). The umask must be in `status`.
+    #[cfg(all(target_os = "linux", feature = "remote"))]
+    pub(crate) fn of_process(pid: u32) -> std::io::Result<Credentials> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits"))?;
+        let umask = parse_umask(&status).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "no Umask: line")
+        })?;
+        from_proc(&status, &limits, umask)
+    }
+}
+
 /// The umask through `umask(2)`: set `0o022`, restore the old value.
 #[cfg(target_os = "linux")]
 fn umask_set_and_restore() -> u32 {
