@@ -224,7 +224,7 @@ pub enum Call {
     /// Ends this connection's call `request` if it is blocked in the twin,
     /// as a handled signal does ([`Twin::interrupt`](crate::twin::Twin::interrupt)):
     /// [`Answer::Flag`], `true` when it was blocked and now ends with
-    /// [`Error::Interrupted`](crate::Error::Interrupted) (or, with
+    /// [`Error::Interrupted`] (or, with
     /// `restart`, waits again behind its peers).
     Interrupt {
         /// The id of the request to interrupt.
