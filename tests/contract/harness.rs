@@ -106,8 +106,9 @@ extern "C" {
 }
 
 /// One line per test binary: how many kernel tests were skipped, e.g.
-/// `kernel tests skipped in contract: 37 (named above, "skipped (kernel): ...";
-/// libtest counted them as passed)`.
+/// `kernel tests skipped in contract: 37 (each named above on its own
+/// "skipped (kernel)" line; libtest counted them as passed)`. It must not
+/// contain that line's prefix itself: CI counts the prefixes.
 extern "C" fn print_skip_summary() {
     use std::io::Write;
     let n = SKIPPED.load(Ordering::Relaxed);
@@ -128,7 +129,7 @@ extern "C" fn print_skip_summary() {
         })
         .unwrap_or_else(|| "this binary".to_owned());
     let line = format!(
-        "kernel tests skipped in {binary}: {n} (named above, \"skipped (kernel): ...\"; libtest counted them as passed)\n"
+        "kernel tests skipped in {binary}: {n} (each named above on its own \"skipped (kernel)\" line; libtest counted them as passed)\n"
     );
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
