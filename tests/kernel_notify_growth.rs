@@ -446,6 +446,18 @@ fn added_sockets_readers_and_workers_go_away_when_idle() {
     );
 }
 
+/// Registers a thread notification on the empty queue `q`, sends one
+/// message and waits for the callback: whether all three happened.
+fn a_thread_notification_fires(q: &mqtwin::posix::Queue) -> bool {
+    let (tx, rx) = mpsc::channel();
+    q.notify(Notify::thread(move || {
+        let _ = tx.send(());
+    }))
+    .is_ok()
+        && q.send(b"x", 0).is_ok()
+        && rx.recv_timeout(PATIENCE).is_ok()
+}
+
 /// A forked child starts with no socket, reader or worker of its own (the
 /// parent's threads do not exist in it) and its thread notifications work.
 #[test]
@@ -460,14 +472,7 @@ fn a_forked_child_gets_its_own_socket_reader_and_worker() {
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
-        let (tx, rx) = mpsc::channel();
-        let ok = child_queue
-            .notify(Notify::thread(move || {
-                let _ = tx.send(());
-            }))
-            .is_ok()
-            && child_queue.send(b"x", 0).is_ok()
-            && rx.recv_timeout(PATIENCE).is_ok()
+        let ok = a_thread_notification_fires(child_queue)
             // Its own: one reader, one worker (the parent's do not exist).
             && crate_threads() == (1, 1);
         // SAFETY: ends the child without running the parent's destructors.
@@ -514,14 +519,7 @@ fn a_fork_while_the_table_is_busy_leaves_the_child_a_usable_table() {
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork failed");
         if pid == 0 {
-            let (tx, rx) = mpsc::channel();
-            let ok = child_queue
-                .notify(Notify::thread(move || {
-                    let _ = tx.send(());
-                }))
-                .is_ok()
-                && child_queue.send(b"x", 0).is_ok()
-                && rx.recv_timeout(PATIENCE).is_ok()
+            let ok = a_thread_notification_fires(child_queue)
                 && child_queue.receive(&mut [0u8; 16]).is_ok();
             // SAFETY: ends the child without running the parent's destructors.
             unsafe { libc::_exit(if ok { 0 } else { 1 }) };
